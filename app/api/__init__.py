@@ -1,0 +1,1 @@
+"""HTTP and websocket API; every handler depends on ``current_user``."""

@@ -1,0 +1,105 @@
+"""``create_app(settings)``: the FastAPI application and its lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+
+from fastapi import Depends, FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+from app.api import routes, ws
+from app.api.deps import current_user
+from app.config import MonitorConfig, Settings, SimulatedMonitor
+from app.decimate import Decimator
+from app.hub import InProcessHub
+from app.ingest import Pipeline, Supervisor
+from app.live import LiveState
+from app.services import Services
+from app.store.sqlite import SQLiteStore
+from monitors.adapters.simulated import SimulatedAdapter
+from monitors.base import Adapter
+
+log = logging.getLogger(__name__)
+
+FRONTEND_DIR = Path(__file__).resolve().parent.parent / "frontend"
+
+
+def plotly_js_path() -> Path:
+    """plotly.min.js as shipped inside the installed plotly package (no CDN)."""
+    return Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
+
+
+def build_adapter(cfg: MonitorConfig) -> Adapter:
+    """An adapter for one configured monitor."""
+    if isinstance(cfg, SimulatedMonitor):
+        from simulators.physiology import CHANNELS, RestingPatient
+
+        return SimulatedAdapter(
+            name=cfg.name,
+            device_id=cfg.device_id,
+            source=RestingPatient(cfg.seed),
+            channels=CHANNELS,
+            chunk_s=cfg.chunk_s,
+            nibp_interval_s=cfg.nibp_interval_s,
+            nibp_first_s=cfg.nibp_first_s,
+        )
+    raise NotImplementedError(f"monitor kind {cfg.kind!r}")  # pragma: no cover - union is exhaustive
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The Vigil server for ``settings``; services start and stop with the app's lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = SQLiteStore(settings.db_path, commit_interval_s=settings.store_commit_interval_s)
+        await store.open()
+        live = LiveState((b.id, b.label) for b in settings.bays)
+        hub = InProcessHub(
+            live,
+            ring_size=settings.hub_replay_buffer,
+            max_pending=settings.client_queue_max,
+            max_waves=settings.client_wave_max,
+            stale_after_s=settings.stale_after_s,
+            offline_after_s=settings.offline_after_s,
+        )
+        pipeline = Pipeline(store, hub, Decimator(settings.station_wave_max_hz))
+        supervisor = Supervisor(
+            pipeline,
+            stale_after_s=settings.stale_after_s,
+            offline_after_s=settings.offline_after_s,
+            backoff_initial_s=settings.backoff_initial_s,
+            backoff_max_s=settings.backoff_max_s,
+            bindings=settings.bindings,
+        )
+        for m in settings.monitors:
+            supervisor.add(build_adapter(m), bay=m.bay)
+        app.state.services = Services(settings, store, hub, pipeline, supervisor)
+        await supervisor.start()
+        log.info(
+            "vigil started: %d bays, %d monitors, store %s",
+            len(settings.bays),
+            len(settings.monitors),
+            settings.db_path,
+        )
+        try:
+            yield
+        finally:
+            await supervisor.stop()
+            await store.close()
+            log.info("vigil stopped; store closed (%d records committed)", store.committed_records)
+
+    app = FastAPI(title="Vigil", version="0.1.0", lifespan=lifespan, dependencies=[Depends(current_user)])
+    app.include_router(routes.router)
+    app.include_router(ws.router)
+
+    @app.get("/vendor/plotly.min.js", include_in_schema=False)
+    async def plotly_js() -> FileResponse:
+        return FileResponse(plotly_js_path(), media_type="text/javascript")
+
+    app.mount("/", StaticFiles(directory=FRONTEND_DIR, html=True), name="frontend")
+    return app

@@ -1,0 +1,21 @@
+"""The running services of one app instance, built in the lifespan and shared with handlers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.config import Settings
+from app.hub import Hub
+from app.ingest import Pipeline, Supervisor
+from app.store import Store
+
+
+@dataclass
+class Services:
+    """Everything a handler may need."""
+
+    settings: Settings
+    store: Store
+    hub: Hub
+    pipeline: Pipeline
+    supervisor: Supervisor

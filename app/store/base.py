@@ -1,0 +1,81 @@
+"""The Store protocol: what the rest of the server may ask of durable storage.
+
+No SQL or driver type crosses this boundary. ``append`` is group-committed: it returns a future that
+resolves once the records are durable (the HL7 adapter ACKs only then) and fails if they cannot be made
+so. Implementations: SQLite (WAL, default); PostgreSQL later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from monitors.models import DeviceAlarm, DeviceStatus, Reading
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One item to record, with the bay it was bound to when it arrived (None if unbound)."""
+
+    bay: str | None
+    item: Reading | DeviceStatus | DeviceAlarm
+
+
+@dataclass(frozen=True, slots=True)
+class StoredReading:
+    """A numeric reading as read back."""
+
+    bay: str | None
+    reading: Reading
+
+
+@dataclass(frozen=True, slots=True)
+class StoredStatus:
+    """A device status change as read back."""
+
+    bay: str | None
+    status: DeviceStatus
+
+
+class Store(Protocol):
+    """Durable, append-only record of readings, device status and device alarms."""
+
+    async def open(self) -> None:
+        """Create or migrate the schema and start the writer."""
+        ...
+
+    async def close(self) -> None:
+        """Commit everything pending, stop the writer, close connections."""
+        ...
+
+    def append(self, records: Sequence[Record]) -> asyncio.Future[None]:
+        """Queue records for the next group commit; the future resolves when they are durable."""
+        ...
+
+    async def flush(self) -> None:
+        """Wait until everything appended so far is committed."""
+        ...
+
+    async def readings(
+        self,
+        *,
+        bay: str | None = None,
+        device_id: str | None = None,
+        param: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 10_000,
+    ) -> list[StoredReading]:
+        """Readings in device-time order, filtered by any of the arguments."""
+        ...
+
+    async def statuses(self, *, device_id: str | None = None, limit: int = 10_000) -> list[StoredStatus]:
+        """Device status changes in time order."""
+        ...
+
+    async def device_alarms(self, *, device_id: str | None = None, limit: int = 10_000) -> list[DeviceAlarm]:
+        """Device-reported alarms in time order."""
+        ...

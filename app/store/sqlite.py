@@ -1,0 +1,332 @@
+"""SQLite implementation of the Store (WAL mode, one writer thread, group commit).
+
+All writes go through one thread that owns the write connection, so the event loop never blocks on disk.
+Appends are gathered for up to ``commit_interval_s`` and committed in one transaction (group commit);
+each append's future resolves after that commit. Reads use a second connection on another thread (WAL
+lets them run beside the writer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from app.store.base import Record, StoredReading, StoredStatus
+from monitors.models import AlarmKind, DeviceAlarm, DeviceState, DeviceStatus, Priority, Quality, Reading
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS readings (
+    id INTEGER PRIMARY KEY,
+    bay TEXT,
+    device_id TEXT NOT NULL,
+    param TEXT NOT NULL,
+    value REAL,
+    unit TEXT NOT NULL,
+    quality TEXT NOT NULL,
+    t_device REAL NOT NULL,
+    t_received REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS readings_bay_t ON readings (bay, t_device);
+CREATE INDEX IF NOT EXISTS readings_device_t ON readings (device_id, t_device);
+CREATE TABLE IF NOT EXISTS device_status (
+    id INTEGER PRIMARY KEY,
+    bay TEXT,
+    device_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    since REAL NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS device_status_device ON device_status (device_id, since);
+CREATE TABLE IF NOT EXISTS device_alarms (
+    id INTEGER PRIMARY KEY,
+    bay TEXT,
+    device_id TEXT NOT NULL,
+    code TEXT NOT NULL,
+    priority TEXT NOT NULL,
+    alarm_kind TEXT NOT NULL,
+    text TEXT NOT NULL,
+    t REAL NOT NULL,
+    active INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS device_alarms_device ON device_alarms (device_id, t);
+"""
+
+_WRITE_ATTEMPTS = 3
+
+
+def _ts(t: datetime) -> float:
+    return t.timestamp()
+
+
+def _dt(x: float) -> datetime:
+    return datetime.fromtimestamp(x, UTC)
+
+
+class SQLiteStore:
+    """The default Store: one SQLite file in WAL mode."""
+
+    def __init__(self, path: Path, *, commit_interval_s: float = 0.05) -> None:
+        self.path = path
+        self._interval = commit_interval_s
+        self._wexec = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vigil-store-w")
+        self._rexec = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vigil-store-r")
+        self._wconn: sqlite3.Connection | None = None
+        self._rconn: sqlite3.Connection | None = None
+        self._pending: list[tuple[Sequence[Record], asyncio.Future[None]]] = []
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self.committed_records = 0
+
+    # ---- lifecycle ---------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Open both connections, apply the schema and start the writer task."""
+        loop = asyncio.get_running_loop()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._wconn = await loop.run_in_executor(self._wexec, self._open_writer)
+        self._rconn = await loop.run_in_executor(self._rexec, self._open_reader)
+        self._writer = asyncio.create_task(self._write_loop(), name="store:sqlite-writer")
+
+    def _open_writer(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")  # durable across app crashes; WAL + fsync at checkpoint
+        conn.execute("PRAGMA busy_timeout=5000")
+        (version,) = conn.execute("PRAGMA user_version").fetchone()
+        if version > SCHEMA_VERSION:
+            raise RuntimeError(f"{self.path} has schema {version}, newer than this Vigil ({SCHEMA_VERSION})")
+        conn.executescript(_SCHEMA)
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        return conn
+
+    def _open_reader(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, check_same_thread=False)
+        conn.execute("PRAGMA busy_timeout=5000")
+        return conn
+
+    async def close(self) -> None:
+        """Commit what is pending, stop the writer and close both connections."""
+        if self._writer is None:
+            return
+        await self.flush()
+        self._writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._writer
+        self._writer = None
+        loop = asyncio.get_running_loop()
+        if self._wconn is not None:
+            await loop.run_in_executor(self._wexec, self._wconn.close)
+        if self._rconn is not None:
+            await loop.run_in_executor(self._rexec, self._rconn.close)
+        self._wexec.shutdown(wait=True)
+        self._rexec.shutdown(wait=True)
+
+    # ---- writing -----------------------------------------------------------------------------
+
+    def append(self, records: Sequence[Record]) -> asyncio.Future[None]:
+        """Queue records for the next group commit."""
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self._writer is None:
+            fut.set_exception(RuntimeError("store is not open"))
+            return fut
+        self._pending.append((records, fut))
+        self._wake.set()
+        return fut
+
+    async def flush(self) -> None:
+        """Wait for everything appended so far to be committed."""
+        await self.append(())
+
+    async def _write_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            await asyncio.sleep(self._interval)  # gather more appends into this transaction
+            self._wake.clear()
+            batch, self._pending = self._pending, []
+            records = [r for recs, _ in batch for r in recs]
+            error: BaseException | None = None
+            for attempt in range(1, _WRITE_ATTEMPTS + 1):
+                try:
+                    await loop.run_in_executor(self._wexec, self._write_sync, records)
+                    error = None
+                    break
+                except sqlite3.Error as e:  # locked, disk full, I/O error
+                    error = e
+                    log.error("store commit failed (attempt %d/%d): %s", attempt, _WRITE_ATTEMPTS, e)
+                    await asyncio.sleep(0.1 * attempt)
+            for _, fut in batch:
+                if fut.done():
+                    continue
+                if error is None:
+                    fut.set_result(None)
+                else:
+                    fut.set_exception(error)
+            if error is None:
+                self.committed_records += len(records)
+
+    def _write_sync(self, records: list[Record]) -> None:
+        conn = self._wconn
+        assert conn is not None
+        readings: list[tuple[Any, ...]] = []
+        statuses: list[tuple[Any, ...]] = []
+        alarms: list[tuple[Any, ...]] = []
+        for rec in records:
+            it = rec.item
+            if isinstance(it, Reading):
+                readings.append(
+                    (
+                        rec.bay,
+                        it.device_id,
+                        it.param,
+                        it.value,
+                        it.unit,
+                        it.quality.value,
+                        _ts(it.t_device),
+                        _ts(it.t_received),
+                    )
+                )
+            elif isinstance(it, DeviceStatus):
+                statuses.append((rec.bay, it.device_id, it.state.value, _ts(it.since), it.detail))
+            else:
+                alarms.append(
+                    (
+                        rec.bay,
+                        it.device_id,
+                        it.code,
+                        it.priority.value,
+                        it.alarm_kind.value,
+                        it.text,
+                        _ts(it.t),
+                        int(it.active),
+                    )
+                )
+        conn.execute("BEGIN")
+        try:
+            if readings:
+                conn.executemany(
+                    "INSERT INTO readings (bay, device_id, param, value, unit, quality, t_device, t_received)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    readings,
+                )
+            if statuses:
+                conn.executemany(
+                    "INSERT INTO device_status (bay, device_id, state, since, detail) VALUES (?, ?, ?, ?, ?)", statuses
+                )
+            if alarms:
+                conn.executemany(
+                    "INSERT INTO device_alarms (bay, device_id, code, priority, alarm_kind, text, t, active)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    alarms,
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    # ---- reading -----------------------------------------------------------------------------
+
+    async def _query(self, sql: str, args: Sequence[Any]) -> list[tuple[Any, ...]]:
+        conn = self._rconn
+        if conn is None:
+            raise RuntimeError("store is not open")
+
+        def run() -> list[tuple[Any, ...]]:
+            return conn.execute(sql, args).fetchall()
+
+        return await asyncio.get_running_loop().run_in_executor(self._rexec, run)
+
+    async def readings(
+        self,
+        *,
+        bay: str | None = None,
+        device_id: str | None = None,
+        param: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 10_000,
+    ) -> list[StoredReading]:
+        """Readings in device-time order, filtered by any of the arguments."""
+        where: list[str] = []
+        args: list[Any] = []
+        for column, value in (("bay", bay), ("device_id", device_id), ("param", param)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if since is not None:
+            where.append("t_device >= ?")
+            args.append(_ts(since))
+        if until is not None:
+            where.append("t_device < ?")
+            args.append(_ts(until))
+        sql = "SELECT bay, device_id, param, value, unit, quality, t_device, t_received FROM readings"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY t_device, id LIMIT ?"
+        args.append(limit)
+        rows = await self._query(sql, args)
+        return [
+            StoredReading(
+                bay=r[0],
+                reading=Reading.model_construct(
+                    device_id=r[1],
+                    param=r[2],
+                    value=r[3],
+                    unit=r[4],
+                    quality=Quality(r[5]),
+                    t_device=_dt(r[6]),
+                    t_received=_dt(r[7]),
+                ),
+            )
+            for r in rows
+        ]
+
+    async def statuses(self, *, device_id: str | None = None, limit: int = 10_000) -> list[StoredStatus]:
+        """Device status changes in time order."""
+        sql = "SELECT bay, device_id, state, since, detail FROM device_status"
+        args: list[Any] = []
+        if device_id is not None:
+            sql += " WHERE device_id = ?"
+            args.append(device_id)
+        sql += " ORDER BY since, id LIMIT ?"
+        args.append(limit)
+        rows = await self._query(sql, args)
+        return [
+            StoredStatus(
+                bay=r[0], status=DeviceStatus(device_id=r[1], state=DeviceState(r[2]), since=_dt(r[3]), detail=r[4])
+            )
+            for r in rows
+        ]
+
+    async def device_alarms(self, *, device_id: str | None = None, limit: int = 10_000) -> list[DeviceAlarm]:
+        """Device-reported alarms in time order."""
+        sql = "SELECT device_id, code, priority, alarm_kind, text, t, active FROM device_alarms"
+        args: list[Any] = []
+        if device_id is not None:
+            sql += " WHERE device_id = ?"
+            args.append(device_id)
+        sql += " ORDER BY t, id LIMIT ?"
+        args.append(limit)
+        rows = await self._query(sql, args)
+        return [
+            DeviceAlarm(
+                device_id=r[0],
+                code=r[1],
+                priority=Priority(r[2]),
+                alarm_kind=AlarmKind(r[3]),
+                text=r[4],
+                t=_dt(r[5]),
+                active=bool(r[6]),
+            )
+            for r in rows
+        ]

@@ -1,0 +1,1 @@
+"""Readings in: contracts, parameter catalogue, protocol codecs and device adapters (no app/ imports)."""

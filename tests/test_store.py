@@ -1,0 +1,96 @@
+"""SQLite store: group commit, read-back, durability across reopen."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from app.store import Record
+from app.store.sqlite import SQLiteStore
+from monitors.models import DeviceAlarm, DeviceState, DeviceStatus, Priority, Quality, Reading
+
+T0 = datetime(2026, 11, 25, 14, 0, tzinfo=UTC)
+
+
+def hr(i: int, device: str = "d1") -> Reading:
+    t = T0 + timedelta(seconds=i)
+    return Reading(device_id=device, param="hr", value=60 + i % 30, unit="/min", t_device=t, t_received=t)
+
+
+async def test_append_resolves_after_commit_and_reads_back(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.sqlite3", commit_interval_s=0.01)
+    await store.open()
+    try:
+        futs = [store.append([Record("bay1", hr(i))]) for i in range(100)]
+        await asyncio.gather(*futs)
+        invalid = Reading(
+            device_id="d1", param="spo2", value=None, unit="%", quality=Quality.INVALID, t_device=T0, t_received=T0
+        )
+        await store.append(
+            [
+                Record("bay1", invalid),
+                Record("bay1", DeviceStatus(device_id="d1", state=DeviceState.STALE, since=T0, detail="quiet")),
+                Record(None, DeviceAlarm(device_id="d9", code="X", priority=Priority.LOW, text="x", t=T0)),
+            ]
+        )
+        got = await store.readings(bay="bay1", param="hr")
+        assert [s.reading for s in got] == [hr(i) for i in range(100)]
+        spo2 = await store.readings(param="spo2")
+        assert spo2[0].reading.value is None and spo2[0].reading.quality is Quality.INVALID
+        window = await store.readings(since=T0 + timedelta(seconds=10), until=T0 + timedelta(seconds=20))
+        assert len(window) == 10
+        statuses = await store.statuses(device_id="d1")
+        assert statuses[0].status.state is DeviceState.STALE and statuses[0].bay == "bay1"
+        alarms = await store.device_alarms()
+        assert alarms[0].code == "X"
+        assert store.committed_records == 103
+    finally:
+        await store.close()
+
+
+async def test_group_commit_batches_many_appends_into_few_transactions(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.sqlite3", commit_interval_s=0.05)
+    await store.open()
+    calls = 0
+    original = store._write_sync
+
+    def counting(records: list[Record]) -> None:
+        nonlocal calls
+        calls += 1
+        original(records)
+
+    store._write_sync = counting  # type: ignore[method-assign]
+    try:
+        await asyncio.gather(*(store.append([Record("bay1", hr(i))]) for i in range(500)))
+        assert calls <= 2
+    finally:
+        await store.close()
+
+
+async def test_close_commits_pending_and_data_survives_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    store = SQLiteStore(path, commit_interval_s=0.2)
+    await store.open()
+    fut = store.append([Record("bay1", hr(i)) for i in range(10)])
+    await store.close()  # must not lose the pending append
+    assert fut.done() and fut.exception() is None
+    wal = os.path.getsize(str(path) + "-wal") if os.path.exists(str(path) + "-wal") else 0
+    assert wal == 0
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM readings").fetchone() == (10,)
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    again = SQLiteStore(path)
+    await again.open()
+    try:
+        assert len(await again.readings()) == 10
+    finally:
+        await again.close()
+
+
+async def test_append_to_closed_store_fails_loudly(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "s.sqlite3")
+    fut = store.append([Record("bay1", hr(0))])
+    assert isinstance(fut.exception(), RuntimeError)
