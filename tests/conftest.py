@@ -4,6 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -88,3 +97,69 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"shared reference folder not found at {SHARED} (clone without ../shared)")
     return SHARED
+
+
+VIGIL = [sys.executable, "-m", "app"]
+
+
+@dataclasses.dataclass
+class VigilProcess:
+    """A ``vigil`` command running in a subprocess, with the URL it printed."""
+
+    proc: subprocess.Popen[str]
+    url: str
+    stderr_path: Path
+
+    def stderr(self) -> str:
+        """Everything the process logged so far."""
+        return self.stderr_path.read_text(errors="replace")
+
+
+def start(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 30) -> VigilProcess:
+    """Start ``vigil ARGS`` and wait for the URL it prints."""
+    err_path = cwd / f"vigil-{len(list(cwd.glob('vigil-*.log')))}.log"
+    err = err_path.open("w")
+    proc = subprocess.Popen(
+        [*VIGIL, *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=err,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    err.close()
+    assert proc.stdout is not None
+    lines: queue.Queue[str] = queue.Queue()
+    stdout = proc.stdout
+
+    def pump() -> None:
+        for line in stdout:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    deadline = time.monotonic() + timeout
+    out = ""
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=0.2)
+        except queue.Empty:
+            if proc.poll() is not None:
+                break
+            continue
+        out += line
+        m = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
+        if m:
+            return VigilProcess(proc, m.group(1), err_path)
+    proc.kill()
+    raise AssertionError(f"no URL printed; stdout={out!r} stderr={err_path.read_text()}")
+
+
+def stop_with_ctrl_c(vp: VigilProcess) -> tuple[int, str]:
+    """Send SIGINT as Ctrl-C does; returns the exit code and the log."""
+    vp.proc.send_signal(signal.SIGINT)
+    try:
+        vp.proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        vp.proc.kill()
+        raise
+    return vp.proc.returncode, vp.stderr()

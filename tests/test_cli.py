@@ -2,78 +2,28 @@
 
 from __future__ import annotations
 
-import os
-import queue
-import re
+import asyncio
+import json
 import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
 import httpx
 import pytest
+import websockets
 import yaml
 
 from app.config import Settings, load_settings
-from tests.conftest import REPO
-
-VIGIL = [sys.executable, "-m", "app"]
-
-
-def start(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [*VIGIL, *args],
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, **(env or {})},
-    )
-    assert proc.stdout is not None
-    lines: queue.Queue[str] = queue.Queue()
-    stdout = proc.stdout
-
-    def pump() -> None:
-        for line in stdout:
-            lines.put(line)
-
-    threading.Thread(target=pump, daemon=True).start()
-    deadline = time.monotonic() + 20
-    out = ""
-    while time.monotonic() < deadline:
-        try:
-            line = lines.get(timeout=0.2)
-        except queue.Empty:
-            if proc.poll() is not None:
-                break
-            continue
-        out += line
-        m = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
-        if m:
-            return proc, m.group(1)
-    proc.kill()
-    raise AssertionError(f"no URL printed; stdout={out!r} stderr={proc.stderr.read() if proc.stderr else ''}")
-
-
-def stop_with_ctrl_c(proc: subprocess.Popen[str]) -> tuple[int, str]:
-    proc.send_signal(signal.SIGINT)
-    assert proc.stderr is not None
-    try:
-        proc.wait(timeout=15)
-        err = proc.stderr.read()
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        raise
-    return proc.returncode, err
+from tests.conftest import REPO, VIGIL, start, stop_with_ctrl_c
 
 
 def test_demo_prints_url_serves_four_bays_and_stops_cleanly(tmp_path: Path) -> None:
     db = tmp_path / "demo.sqlite3"
-    proc, url = start(["demo", "--port", "0", "--db", str(db)], cwd=tmp_path)
+    vp = start(["demo", "--port", "0", "--db", str(db)], cwd=tmp_path)
+    url = vp.url
     try:
         bays = []
         for _ in range(50):
@@ -85,7 +35,7 @@ def test_demo_prints_url_serves_four_bays_and_stops_cleanly(tmp_path: Path) -> N
         assert all(d["state"] == "online" for b in bays for d in b["devices"])
         time.sleep(1.2)
     finally:
-        code, err = stop_with_ctrl_c(proc)
+        code, err = stop_with_ctrl_c(vp)
     assert code == 0, err
     assert "Traceback" not in err, err
     assert "store closed" in err
@@ -96,15 +46,15 @@ def test_demo_prints_url_serves_four_bays_and_stops_cleanly(tmp_path: Path) -> N
 
 
 def test_serve_with_example_config_and_env_override(tmp_path: Path) -> None:
-    proc, url = start(
+    vp = start(
         ["serve", "--config", str(REPO / "config" / "vigil.example.toml")],
         cwd=tmp_path,
         env={"VIGIL_PORT": "0", "VIGIL_DB_PATH": str(tmp_path / "x.sqlite3")},
     )
     try:
-        assert [b["bay"] for b in httpx.get(url + "api/bays", timeout=5).json()] == ["bay1", "bay2"]
+        assert [b["bay"] for b in httpx.get(vp.url + "api/bays", timeout=5).json()] == ["bay1", "bay2"]
     finally:
-        code, err = stop_with_ctrl_c(proc)
+        code, err = stop_with_ctrl_c(vp)
     assert code == 0 and "Traceback" not in err
 
 
@@ -156,3 +106,28 @@ def test_docker_compose_config_validates() -> None:
         cwd=REPO,
     )
     assert res.returncode == 0, res.stderr
+
+
+async def read_until_closed(ws: websockets.ClientConnection) -> None:
+    while True:
+        await asyncio.wait_for(ws.recv(), 10)
+
+
+async def test_ctrl_c_with_screens_connected_closes_them_and_exits_cleanly(tmp_path: Path) -> None:
+    vp = start(["demo", "--port", "0", "--db", str(tmp_path / "d.sqlite3")], cwd=tmp_path)
+    ws_url = vp.url.replace("http://", "ws://") + "ws"
+    try:
+        async with websockets.connect(ws_url) as ws:
+            await ws.send(json.dumps({"type": "subscribe", "bays": None, "waves": "decimated"}))
+            assert json.loads(await ws.recv())["type"] == "hello"
+            vp.proc.send_signal(signal.SIGINT)
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+                await read_until_closed(ws)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code in (1001, 1012)
+        await asyncio.to_thread(vp.proc.wait, 15)
+    finally:
+        if vp.proc.poll() is None:
+            vp.proc.kill()
+    log = vp.stderr()
+    assert vp.proc.returncode == 0, log
+    assert "Traceback" not in log and "store closed" in log, log

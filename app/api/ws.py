@@ -59,8 +59,8 @@ async def websocket(ws: WebSocket, user: CurrentUser, svc: Svc) -> None:
     hub = svc.hub
     known = hub.live.bay_ids()
     try:
-        first = await asyncio.wait_for(ws.receive_text(), SUBSCRIBE_TIMEOUT_S)
-    except (TimeoutError, WebSocketDisconnect):
+        first = await asyncio.wait_for(_receive_text(ws), SUBSCRIBE_TIMEOUT_S)
+    except (TimeoutError, _Closed):
         with contextlib.suppress(Exception):
             await ws.close(code=1008, reason="expected a subscribe message")
         return
@@ -95,6 +95,17 @@ class _Closed(Exception):
     """The peer went away."""
 
 
+async def _receive_text(ws: WebSocket) -> str:
+    """The next client message as text (binary frames are decoded leniently and then fail validation)."""
+    message = await ws.receive()
+    if message["type"] == "websocket.disconnect":
+        raise _Closed()
+    text = message.get("text")
+    if text is None:
+        text = (message.get("bytes") or b"").decode("utf-8", "replace")
+    return str(text)
+
+
 async def _send_loop(ws: WebSocket, ch: ClientChannel, svc: Svc) -> None:
     while True:
         text = await ch.get(timeout=HEARTBEAT_S)
@@ -108,12 +119,7 @@ async def _send_loop(ws: WebSocket, ch: ClientChannel, svc: Svc) -> None:
 
 async def _receive_loop(ws: WebSocket, ch: ClientChannel, svc: Svc, known: list[str]) -> None:
     while True:
-        message = await ws.receive()
-        if message["type"] == "websocket.disconnect":
-            raise _Closed()
-        raw = message.get("text")
-        if raw is None:
-            raw = (message.get("bytes") or b"").decode("utf-8", "replace")
+        raw = await _receive_text(ws)
         try:
             msg = CLIENT_MESSAGE.validate_json(raw)
         except ValidationError as e:
