@@ -1,4 +1,5 @@
-"""The ``vigil`` command: ``vigil demo`` (simulated bays), ``vigil serve --config FILE``."""
+"""The ``vigil`` command: ``vigil demo`` (simulated bays), ``vigil simulate --scenario NAME --bays N``,
+``vigil serve --config FILE``."""
 
 from __future__ import annotations
 
@@ -12,15 +13,16 @@ from pathlib import Path
 import uvicorn
 from pydantic import ValidationError
 
-from app.config import Settings, demo_settings, load_settings
+from app.config import BayConfig, Settings, SimulatedMonitor, demo_settings, load_settings
 from app.main import create_app
 
 log = logging.getLogger("vigil")
 
 
 async def _serve(settings: Settings, banner: str) -> None:
+    app = create_app(settings)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
@@ -41,11 +43,44 @@ async def _serve(settings: Settings, banner: str) -> None:
                 port = sock.getsockname()[1]
                 break
         host = "127.0.0.1" if settings.host in ("0.0.0.0", "") else settings.host
-        print(f"{banner}\n  Vigil is running at http://{host}:{port}/  (Ctrl-C to stop)", flush=True)
+        lines = [banner, f"  Vigil is running at http://{host}:{port}/  (Ctrl-C to stop)"]
+        for adapter in app.state.services.supervisor.adapters.values():
+            for _ in range(40):  # listeners bind in their own task; give them a moment
+                listening = adapter.describe().get("listening")
+                if listening or not hasattr(adapter, "bound"):
+                    break
+                await asyncio.sleep(0.05)
+            if listening:
+                lines.append(f"  HL7 MLLP listener {adapter.name}: {listening}")
+        print("\n".join(lines), flush=True)
 
     async with asyncio.TaskGroup() as tg:
         tg.create_task(announce(), name="cli:announce")
         tg.create_task(server.serve(), name="cli:uvicorn")
+
+
+def simulate_settings(scenario: str, bays: int, speed: float, port: int, host: str, db_path: Path) -> Settings:
+    """``bays`` bays whose simulated monitors all play ``scenario`` (seed = bay number: different patients)."""
+    if not 1 <= bays <= 500:
+        raise ValueError("--bays must be between 1 and 500")
+    return Settings(
+        host=host,
+        port=port,
+        db_path=db_path,
+        bays=[BayConfig(id=f"bay{i}", label=f"Bay {i}") for i in range(1, bays + 1)],
+        monitors=[
+            SimulatedMonitor(
+                name=f"sim{i}",
+                device_id=f"sim-monitor-{i}",
+                bay=f"bay{i}",
+                seed=i,
+                scenario=scenario,
+                speed=speed,
+                nibp_first_s=3.0 + (i % 5),
+            )
+            for i in range(1, bays + 1)
+        ],
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,6 +91,15 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--port", type=int, default=8000)
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--db", type=Path, default=Path("vigil-demo.sqlite3"))
+    demo.add_argument("--hl7-port", type=int, default=2575, help="HL7 MLLP listener port (0: any free port)")
+    demo.add_argument("--no-hl7", action="store_true", help="do not open the HL7 MLLP listener")
+    sim = sub.add_parser("simulate", help="run N simulated bays all playing one scenario")
+    sim.add_argument("--scenario", required=True, help="a scenario name from simulators/scenarios/")
+    sim.add_argument("--bays", type=int, default=4)
+    sim.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second (e.g. 60)")
+    sim.add_argument("--port", type=int, default=8000)
+    sim.add_argument("--host", default="127.0.0.1")
+    sim.add_argument("--db", type=Path, default=Path("vigil-simulate.sqlite3"))
     serve = sub.add_parser("serve", help="run from a configuration file")
     serve.add_argument("--config", type=Path, default=None, help="TOML file (VIGIL_* env vars override)")
     args = parser.parse_args(argv)
@@ -63,8 +107,13 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "demo":
-            settings = demo_settings(port=args.port, host=args.host, db_path=args.db)
+            settings = demo_settings(
+                port=args.port, host=args.host, db_path=args.db, hl7_port=None if args.no_hl7 else args.hl7_port
+            )
             banner = "Vigil demo: 4 simulated bays (a secondary display; not for clinical use)"
+        elif args.command == "simulate":
+            settings = simulate_settings(args.scenario, args.bays, args.speed, args.port, args.host, args.db)
+            banner = f"Vigil simulate: {args.bays} bays playing {args.scenario!r} at {args.speed:g}x (not clinical)"
         else:
             settings = load_settings(args.config)
             banner = f"Vigil: {len(settings.bays)} bays, {len(settings.monitors)} monitors"

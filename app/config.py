@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -43,9 +43,43 @@ class SimulatedMonitor(_Conf):
     chunk_s: float = Field(default=0.2, gt=0, le=2)
     nibp_interval_s: float = Field(default=180.0, gt=0)  # cuff cycle; ASA: BP at least every 5 min
     nibp_first_s: float = Field(default=5.0, ge=0)
+    #: Scenario from simulators/scenarios/ (None: a plain resting patient without drugs).
+    scenario: str | None = "uneventful"
+    speed: float = Field(default=1.0, gt=0, le=1000)  # 60 = one simulated minute per second
+    offset_min: float = Field(default=0.0, ge=0)  # start this far into the scenario
+    weight_kg: float | None = Field(default=None, ge=35, le=200)  # overrides the scenario's patient
+
+    @model_validator(mode="after")
+    def _known_scenario(self) -> Self:
+        if self.scenario is not None:
+            from simulators.scenario import scenario_names
+
+            if self.scenario not in scenario_names():
+                raise ValueError(f"unknown scenario {self.scenario!r}; known: {', '.join(scenario_names())}")
+        return self
 
 
-MonitorConfig = Annotated[SimulatedMonitor, Field(discriminator="kind")]
+class Hl7MllpMonitor(_Conf):
+    """An HL7 v2 (IHE PCD-01) listener over MLLP: monitors and gateways connect and send ORU messages."""
+
+    kind: Literal["hl7_mllp"] = "hl7_mllp"
+    name: Ident
+    host: str = "127.0.0.1"  # listen address; "0.0.0.0" to accept gateways on the network
+    port: int = Field(default=2575, ge=0, le=65535)  # 2575: IANA-registered HL7 port (PROTOCOLS.md §1)
+    max_frame_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)  # larger frames are refused with AR
+    allow_from: list[IPvAnyNetwork] = Field(default_factory=list)  # source allow-list (empty: any)
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    idle_timeout_s: float = Field(default=600.0, gt=0)  # close connections silent for this long
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Self:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        return self
+
+
+MonitorConfig = Annotated[SimulatedMonitor | Hl7MllpMonitor, Field(discriminator="kind")]
 
 
 class Settings(BaseSettings):
@@ -60,8 +94,11 @@ class Settings(BaseSettings):
 
     bays: list[BayConfig] = Field(default_factory=list)
     monitors: list[MonitorConfig] = Field(default_factory=list)
-    #: Explicit device → bay bindings for adapters that serve many devices (HL7 listeners).
+    #: Explicit device → bay bindings for adapters that serve many devices (HL7 listeners): device id
+    #: (OBX-18 EUI-64, or the sender's MSH-3 id) → bay. Takes precedence over ``locations``.
     bindings: dict[str, str] = Field(default_factory=dict)
+    #: HL7 PV1-3 location ``unit^room^bed`` → bay (case and spaces around components ignored).
+    locations: dict[str, str] = Field(default_factory=dict)
 
     #: A device with no data for this long is "stale" (UI greys its values). CLINICAL.md T6 asks for
     #: "NO DATA" within 10 s; 3 s is three missed 1 Hz updates [I].
@@ -79,22 +116,31 @@ class Settings(BaseSettings):
 
     backoff_initial_s: float = Field(default=0.5, gt=0)
     backoff_max_s: float = Field(default=30.0, gt=0)
-    store_commit_interval_s: float = Field(default=0.05, gt=0, le=1)  # group commit (ARCHITECTURE: ≤ 50 ms)
+    #: Extra time the store waits to gather appends into one transaction. 0: commit as soon as the previous
+    #: commit ends (appends made meanwhile share the next one), which keeps HL7 ACKs well under 50 ms.
+    store_gather_s: float = Field(default=0.0, ge=0, le=0.05)
+    #: SQLite synchronous mode: FULL fsyncs every commit (power-loss safe); NORMAL survives process crashes.
+    store_synchronous: Literal["NORMAL", "FULL"] = "FULL"
 
     @model_validator(mode="after")
     def _check(self) -> Self:
         bay_ids = [b.id for b in self.bays]
         if len(set(bay_ids)) != len(bay_ids):
             raise ValueError("bay ids must be unique")
+        if "unassigned" in bay_ids:
+            raise ValueError("'unassigned' is reserved for devices bound to no bay")
         names = [m.name for m in self.monitors]
         if len(set(names)) != len(names):
             raise ValueError("monitor names must be unique")
         for m in self.monitors:
-            if m.bay not in bay_ids:
+            if isinstance(m, SimulatedMonitor) and m.bay not in bay_ids:
                 raise ValueError(f"monitor {m.name!r} is bound to unknown bay {m.bay!r}")
         for dev, bay in self.bindings.items():
             if bay not in bay_ids:
                 raise ValueError(f"binding of {dev!r} names unknown bay {bay!r}")
+        for loc, bay in self.locations.items():
+            if bay not in bay_ids:
+                raise ValueError(f"location {loc!r} names unknown bay {bay!r}")
         if self.offline_after_s <= self.stale_after_s:
             raise ValueError("offline_after_s must be longer than stale_after_s")
         if self.backoff_max_s < self.backoff_initial_s:
@@ -127,17 +173,37 @@ def load_settings(config_file: Path | None = None, **overrides: object) -> Setti
     return Settings.model_validate(_FromFile(**overrides).model_dump())  # type: ignore[arg-type]
 
 
-def demo_settings(port: int = 8000, host: str = "127.0.0.1", db_path: Path | None = None) -> Settings:
-    """Four bays, each with a simulated monitor (what ``vigil demo`` runs)."""
+def demo_settings(
+    port: int = 8000, host: str = "127.0.0.1", db_path: Path | None = None, hl7_port: int | None = 2575
+) -> Settings:
+    """Four bays, each with a simulated monitor, plus an HL7 MLLP listener (what ``vigil demo`` runs).
+
+    HL7 devices that send PV1-3 ``DEMO^BAYn^1`` are shown in bay n only if that bay has no simulated
+    monitor; others appear under "Unassigned devices".
+    """
     bays = [BayConfig(id=f"bay{i}", label=f"Bay {i}") for i in range(1, 5)]
+    # A mix of scenarios, each started a little before its event so the demo shows it within minutes;
+    # none has a sensor artifact or a disconnect in its first minutes.
+    mix = [("uneventful", 0.0), ("hypertension", 15.0), ("oversedation", 22.0), ("emergence", 42.0)]
     monitors = [
-        SimulatedMonitor(name=f"sim{i}", device_id=f"sim-monitor-{i}", bay=f"bay{i}", seed=i, nibp_first_s=3.0 + 2 * i)
-        for i in range(1, 5)
+        SimulatedMonitor(
+            name=f"sim{i}",
+            device_id=f"sim-monitor-{i}",
+            bay=f"bay{i}",
+            seed=i,
+            nibp_first_s=3.0 + 2 * i,
+            scenario=scenario,
+            offset_min=offset,
+        )
+        for i, (scenario, offset) in enumerate(mix, start=1)
     ]
+    listeners: list[MonitorConfig] = []
+    if hl7_port is not None:
+        listeners.append(Hl7MllpMonitor(name="hl7", host=host, port=hl7_port))
     return Settings(
         host=host,
         port=port,
         db_path=db_path or Path("vigil-demo.sqlite3"),
         bays=bays,
-        monitors=monitors,
+        monitors=[*monitors, *listeners],
     )

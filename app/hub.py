@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from app.live import LiveState
+from app.live import UNASSIGNED, LiveState
 from app.wire import DeviceAlarmMsg, Heartbeat, Hello, ResumePoint, Snapshot, Status, Vitals, Wave
 
 Publishable = Vitals | Wave | Status | DeviceAlarmMsg
@@ -256,6 +256,7 @@ class InProcessHub:
         """Assign the next seq, update live state, encode once and fan out."""
         self.seq += 1
         msg = msg.model_copy(update={"seq": self.seq, "t": self._clock()})
+        appeared = msg.bay == UNASSIGNED and UNASSIGNED not in self.live.bay_ids()
         self.live.apply(msg)
         decimated: bool | None = None
         key: tuple[str, ...] | None = None
@@ -269,6 +270,10 @@ class InProcessHub:
         self.stats.by_type[msg.type] = self.stats.by_type.get(msg.type, 0) + 1
         for ch in self._clients:
             ch.offer(entry)
+        if appeared:  # a device bound to no bay: screens showing every bay get a tile for it
+            for ch in self._clients:
+                if ch.sub.bays is None:
+                    ch.reset(self._snapshot_text(ch.sub, "resync"))
         return self.seq
 
     def _snapshot_text(self, sub: Subscription, reason: Literal["connect", "resync", "resubscribe"]) -> str:

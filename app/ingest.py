@@ -23,11 +23,12 @@ from datetime import UTC, datetime
 
 from app.decimate import Decimator
 from app.hub import Hub
+from app.live import UNASSIGNED
 from app.store import Record, Store
 from app.wire import DeviceAlarmMsg, DeviceAlarmOut, DeviceOut, Status, VitalOut, Vitals, Wave
 from monitors.base import Adapter, Batch, Item
 from monitors.errors import ConfigurationError
-from monitors.models import DeviceAlarm, DeviceState, DeviceStatus, Reading, WaveformChunk
+from monitors.models import DeviceAlarm, DeviceState, DeviceStatus, RawMessage, Reading, WaveformChunk
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +68,16 @@ class Pipeline:
         self._failing = False
 
     def ingest(self, bay: Callable[[str], str | None], items: Sequence[Item]) -> asyncio.Future[None]:
-        """Record and publish ``items``; ``bay`` maps a device id to its bay. Returns the commit future."""
-        records = [Record(bay(it.device_id), it) for it in items if not isinstance(it, WaveformChunk)]
+        """Record and publish ``items``; ``bay`` maps a device id to its bay. Returns the commit future.
+
+        Items of devices bound to no bay are recorded with bay NULL and shown under the "unassigned" bay,
+        so a new or misconfigured device is visible instead of vanishing.
+        """
+        records = [
+            Record(bay(it.device_id) if it.device_id is not None else None, it)
+            for it in items
+            if not isinstance(it, WaveformChunk)
+        ]
         fut = self.store.append(records)
         if records:
             self.pending_records += len(records)
@@ -76,9 +85,9 @@ class Pipeline:
             fut.add_done_callback(lambda f: self._committed(f, n))
         readings: dict[tuple[str, str], list[VitalOut]] = defaultdict(list)
         for it in items:
-            b = bay(it.device_id)
-            if b is None:
-                continue  # unbound device: recorded (bay NULL), shown nowhere until bound
+            if isinstance(it, RawMessage) or it.device_id is None:
+                continue  # archived only
+            b = bay(it.device_id) or UNASSIGNED
             if isinstance(it, Reading):
                 readings[(b, it.device_id)].append(vital_out(it))
             elif isinstance(it, WaveformChunk):
@@ -176,6 +185,7 @@ class Supervisor:
         backoff_initial_s: float,
         backoff_max_s: float,
         bindings: dict[str, str] | None = None,
+        locations: dict[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
         watchdog_interval_s: float = 0.25,
@@ -186,6 +196,8 @@ class Supervisor:
         self._backoff0 = backoff_initial_s
         self._backoff_max = backoff_max_s
         self._bindings = dict(bindings or {})
+        self._explicit = set(self._bindings)
+        self._locations = {normalise_location(k): v for k, v in (locations or {}).items()}
         self._clock = clock
         self._wall = wall
         self._watch_s = watchdog_interval_s
@@ -203,6 +215,20 @@ class Supervisor:
         for dev in adapter.expected_devices:
             if bay is not None:
                 self._bindings.setdefault(dev, bay)
+
+    def _bind_by_location(self, location: str, items: Sequence[Item]) -> None:
+        bay = self._locations.get(normalise_location(location))
+        for it in items:
+            dev = it.device_id
+            if dev is None or dev in self._explicit or self._bindings.get(dev) == bay:
+                continue
+            if bay is None:
+                if dev in self._bindings:
+                    continue  # keep the last known binding when a message lacks a mapped location
+                self._bindings.pop(dev, None)
+            else:
+                log.info("device %s bound to %s by location %r", dev, bay, location)
+                self._bindings[dev] = bay
 
     def bay_of(self, device_id: str) -> str | None:
         """The bay a device is bound to, or None."""
@@ -261,8 +287,10 @@ class Supervisor:
     async def _handle(self, got: Item | Batch) -> None:
         items = got.items if isinstance(got, Batch) else (got,)
         now = self._clock()
+        if isinstance(got, Batch) and got.location is not None:
+            self._bind_by_location(got.location, items)
         for it in items:
-            if isinstance(it, DeviceStatus):
+            if isinstance(it, DeviceStatus | RawMessage) or it.device_id is None:
                 continue
             self._seen(it.device_id, now)
         fut = self.pipeline.ingest(self.bay_of, items)
@@ -324,3 +352,8 @@ def _chain(src: asyncio.Future[None], dst: asyncio.Future[None]) -> None:
             dst.set_result(None)
 
     src.add_done_callback(done)
+
+
+def normalise_location(location: str) -> str:
+    """PV1-3 style ``unit^room^bed`` compared without case or stray spaces around components."""
+    return "^".join(part.strip().upper() for part in location.split("^")).rstrip("^")

@@ -17,15 +17,20 @@ class _Bay:
     last_data: dict[str, float] = field(default_factory=dict)
 
 
+#: Bay id under which devices bound to no configured bay are shown.
+UNASSIGNED = "unassigned"
+
+
 class LiveState:
     """Latest vitals, device states and active device alarms per bay."""
 
     def __init__(self, bays: Iterable[tuple[str, str]]) -> None:
         self._bays: dict[str, _Bay] = {bay_id: _Bay(label) for bay_id, label in bays}
+        self._bays.setdefault(UNASSIGNED, _Bay("Unassigned devices"))
 
     def bay_ids(self) -> list[str]:
-        """Bay ids in configured order."""
-        return list(self._bays)
+        """Bay ids in configured order (plus "unassigned" once a device shows up there)."""
+        return [b for b, st in self._bays.items() if b != UNASSIGNED or st.devices or st.vitals]
 
     def has_bay(self, bay: str) -> bool:
         """Whether the bay is configured."""
@@ -61,6 +66,8 @@ class LiveState:
         out: list[BayOut] = []
         for bay_id, b in self._bays.items():
             if wanted is not None and bay_id not in wanted:
+                continue
+            if bay_id == UNASSIGNED and not (b.devices or b.vitals):
                 continue
             devices = [d.model_copy(update={"last_data": b.last_data.get(d.device_id)}) for d in b.devices.values()]
             out.append(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -14,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.api import routes, ws
 from app.api.deps import current_user
-from app.config import MonitorConfig, Settings, SimulatedMonitor
+from app.config import Hl7MllpMonitor, MonitorConfig, Settings, SimulatedMonitor
 from app.decimate import Decimator
 from app.hub import InProcessHub
 from app.ingest import Pipeline, Supervisor
@@ -37,16 +38,46 @@ def plotly_js_path() -> Path:
 def build_adapter(cfg: MonitorConfig) -> Adapter:
     """An adapter for one configured monitor."""
     if isinstance(cfg, SimulatedMonitor):
+        from monitors.adapters.simulated import SignalSource
+        from simulators.patient import SimulatedPatient
         from simulators.physiology import CHANNELS, RestingPatient
+        from simulators.scenario import load_scenario
 
+        source: SignalSource
+        if cfg.scenario is None:
+            source = RestingPatient(cfg.seed)
+        else:
+            scenario = load_scenario(cfg.scenario)
+            if cfg.weight_kg is not None:
+                patient = scenario.patient.model_copy(update={"weight_kg": cfg.weight_kg})
+                scenario = scenario.model_copy(update={"patient": patient})
+            source = SimulatedPatient(scenario, seed=cfg.seed)
         return SimulatedAdapter(
             name=cfg.name,
             device_id=cfg.device_id,
-            source=RestingPatient(cfg.seed),
+            source=source,
             channels=CHANNELS,
             chunk_s=cfg.chunk_s,
             nibp_interval_s=cfg.nibp_interval_s,
             nibp_first_s=cfg.nibp_first_s,
+            speed=cfg.speed,
+            offset_s=cfg.offset_min * 60.0,
+        )
+    if isinstance(cfg, Hl7MllpMonitor):
+        from monitors.adapters.hl7_mllp import Hl7MllpAdapter
+
+        context = None
+        if cfg.tls_cert is not None and cfg.tls_key is not None:
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(cfg.tls_cert, cfg.tls_key)
+        return Hl7MllpAdapter(
+            name=cfg.name,
+            host=cfg.host,
+            port=cfg.port,
+            max_frame_bytes=cfg.max_frame_bytes,
+            allow_from=cfg.allow_from,
+            ssl_context=context,
+            idle_timeout_s=cfg.idle_timeout_s,
         )
     raise NotImplementedError(f"monitor kind {cfg.kind!r}")  # pragma: no cover - union is exhaustive
 
@@ -56,7 +87,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = SQLiteStore(settings.db_path, commit_interval_s=settings.store_commit_interval_s)
+        store = SQLiteStore(settings.db_path, gather_s=settings.store_gather_s, synchronous=settings.store_synchronous)
         await store.open()
         live = LiveState((b.id, b.label) for b in settings.bays)
         hub = InProcessHub(
@@ -75,9 +106,10 @@ def create_app(settings: Settings) -> FastAPI:
             backoff_initial_s=settings.backoff_initial_s,
             backoff_max_s=settings.backoff_max_s,
             bindings=settings.bindings,
+            locations=settings.locations,
         )
         for m in settings.monitors:
-            supervisor.add(build_adapter(m), bay=m.bay)
+            supervisor.add(build_adapter(m), bay=m.bay if isinstance(m, SimulatedMonitor) else None)
         app.state.services = Services(settings, store, hub, pipeline, supervisor)
         await supervisor.start()
         log.info(

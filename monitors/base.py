@@ -25,17 +25,22 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
-from monitors.models import DeviceAlarm, DeviceStatus, Reading, WaveformChunk
+from monitors.models import DeviceAlarm, DeviceStatus, RawMessage, Reading, WaveformChunk
 
-Item = Reading | WaveformChunk | DeviceStatus | DeviceAlarm
+Item = Reading | WaveformChunk | DeviceStatus | DeviceAlarm | RawMessage
 
 
 @dataclass(slots=True)
 class Batch:
-    """Items to commit together; ``committed`` is resolved by the consumer after they are durable."""
+    """Items to commit together; ``committed`` is resolved by the consumer after they are durable.
+
+    ``location`` is where the sender says the devices are (HL7 PV1-3 ``unit^room^bed``); the Supervisor
+    uses it to bind a device to a bay when no explicit binding names the device.
+    """
 
     items: tuple[Item, ...]
     committed: asyncio.Future[None] | None = field(default=None)
+    location: str | None = None
 
 
 class Adapter(ABC):
@@ -56,6 +61,10 @@ class Adapter(ABC):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+    def describe(self) -> dict[str, object]:
+        """Adapter-specific facts for operators (listening address, counters); empty by default."""
+        return {}
 
     @abstractmethod
     async def open(self) -> None:

@@ -146,5 +146,22 @@ class DeviceAlarm(_Frozen):
     active: bool = True  # False when the device reports the condition ended
 
 
-DeviceItem = Annotated[Reading | WaveformChunk | DeviceStatus | DeviceAlarm, Field(discriminator="kind")]
+class RawMessage(_Frozen):
+    """A device message exactly as it arrived (kept for audit and re-processing, whatever its fate).
+
+    ``outcome`` is what the receiver answered or decided (e.g. HL7 AA/AE/AR); ``detail`` says why.
+    """
+
+    kind: Literal["raw"] = "raw"
+    protocol: Literal["hl7v2", "serial"]
+    source: str  # peer address or port
+    received: AwareDatetime
+    payload: bytes
+    control_id: str | None = None
+    outcome: str
+    detail: str = ""
+    device_id: str | None = None
+
+
+DeviceItem = Annotated[Reading | WaveformChunk | DeviceStatus | DeviceAlarm | RawMessage, Field(discriminator="kind")]
 """Anything an adapter may yield."""

@@ -22,7 +22,7 @@ from tests.conftest import REPO, VIGIL, start, stop_with_ctrl_c
 
 def test_demo_prints_url_serves_four_bays_and_stops_cleanly(tmp_path: Path) -> None:
     db = tmp_path / "demo.sqlite3"
-    vp = start(["demo", "--port", "0", "--db", str(db)], cwd=tmp_path)
+    vp = start(["demo", "--port", "0", "--hl7-port", "0", "--db", str(db)], cwd=tmp_path)
     url = vp.url
     try:
         bays = []
@@ -114,7 +114,7 @@ async def read_until_closed(ws: websockets.ClientConnection) -> None:
 
 
 async def test_ctrl_c_with_screens_connected_closes_them_and_exits_cleanly(tmp_path: Path) -> None:
-    vp = start(["demo", "--port", "0", "--db", str(tmp_path / "d.sqlite3")], cwd=tmp_path)
+    vp = start(["demo", "--port", "0", "--no-hl7", "--db", str(tmp_path / "d.sqlite3")], cwd=tmp_path)
     ws_url = vp.url.replace("http://", "ws://") + "ws"
     try:
         async with websockets.connect(ws_url) as ws:

@@ -247,3 +247,17 @@ async def test_idle_get_times_out_for_heartbeat() -> None:
     assert await ch.get(timeout=0.01) is None
     hb = json.loads(hub.heartbeat())
     assert hb["type"] == "heartbeat" and hb["seq"] == hub.seq
+
+
+async def test_unassigned_device_appears_as_its_own_bay_for_all_bay_screens() -> None:
+    hub = make_hub()
+    station = hub.attach(Subscription(None, "decimated"), None)
+    bedside = hub.attach(Subscription(frozenset({"bay1"}), "full"), None)
+    first = await drain(station)
+    assert [b["bay"] for b in first[1]["bays"]] == ["bay1", "bay2"]
+    hub.publish(vitals("unassigned", 77))
+    got = await drain(station)
+    snaps = [m for m in got if m["type"] == "snapshot"]
+    assert snaps and [b["bay"] for b in snaps[-1]["bays"]] == ["bay1", "bay2", "unassigned"]
+    assert snaps[-1]["bays"][-1]["label"] == "Unassigned devices"
+    assert not [m for m in await drain(bedside) if m["type"] != "hello" and m["type"] != "snapshot"]

@@ -53,7 +53,7 @@ class ScriptedAdapter(Adapter):
 
 @pytest.fixture
 async def rig(tmp_path: Path) -> AsyncIterator[tuple[Supervisor, InProcessHub, SQLiteStore]]:
-    store = SQLiteStore(tmp_path / "t.sqlite3", commit_interval_s=0.01)
+    store = SQLiteStore(tmp_path / "t.sqlite3", gather_s=0.0)
     await store.open()
     hub = InProcessHub(LiveState([("bay1", "Bay 1")]))
     sup = Supervisor(

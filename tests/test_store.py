@@ -21,7 +21,7 @@ def hr(i: int, device: str = "d1") -> Reading:
 
 
 async def test_append_resolves_after_commit_and_reads_back(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "s.sqlite3", commit_interval_s=0.01)
+    store = SQLiteStore(tmp_path / "s.sqlite3", gather_s=0.0)
     await store.open()
     try:
         futs = [store.append([Record("bay1", hr(i))]) for i in range(100)]
@@ -52,7 +52,7 @@ async def test_append_resolves_after_commit_and_reads_back(tmp_path: Path) -> No
 
 
 async def test_group_commit_batches_many_appends_into_few_transactions(tmp_path: Path) -> None:
-    store = SQLiteStore(tmp_path / "s.sqlite3", commit_interval_s=0.05)
+    store = SQLiteStore(tmp_path / "s.sqlite3", gather_s=0.05)
     await store.open()
     calls = 0
     original = store._write_sync
@@ -72,7 +72,7 @@ async def test_group_commit_batches_many_appends_into_few_transactions(tmp_path:
 
 async def test_close_commits_pending_and_data_survives_reopen(tmp_path: Path) -> None:
     path = tmp_path / "s.sqlite3"
-    store = SQLiteStore(path, commit_interval_s=0.2)
+    store = SQLiteStore(path, gather_s=0.05)
     await store.open()
     fut = store.append([Record("bay1", hr(i)) for i in range(10)])
     await store.close()  # must not lose the pending append

@@ -70,6 +70,24 @@ async def healthz(user: CurrentUser, svc: Svc) -> Health:
     )
 
 
+class MonitorInfo(BaseModel):
+    """A configured monitor adapter and what it reports about itself."""
+
+    name: str
+    type: str
+    devices: list[str]
+    details: dict[str, object]
+
+
+@router.get("/api/monitors")
+async def monitors(user: CurrentUser, svc: Svc) -> list[MonitorInfo]:
+    """Configured monitor adapters (listening addresses, counters) and the devices seen."""
+    return [
+        MonitorInfo(name=name, type=type(a).__name__, devices=list(a.expected_devices), details=a.describe())
+        for name, a in svc.supervisor.adapters.items()
+    ]
+
+
 @router.get("/api/bays")
 async def bays(user: CurrentUser, svc: Svc) -> list[BayInfo]:
     """Configured bays in order, with their devices' states."""

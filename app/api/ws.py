@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -40,11 +41,11 @@ def origin_allowed(origin: str | None, host: str | None, scheme: str, allowed: l
     return parts.scheme == expected_scheme and host is not None and parts.netloc == host
 
 
-def _subscription(msg: Subscribe, known: list[str]) -> tuple[Subscription, list[str]]:
+def _subscription(msg: Subscribe, known: Callable[[str], bool]) -> tuple[Subscription, list[str]]:
     if msg.bays is None:
         return Subscription(None, msg.waves), []
-    unknown = [b for b in msg.bays if b not in known]
-    return Subscription(frozenset(b for b in msg.bays if b in known), msg.waves), unknown
+    unknown = [b for b in msg.bays if not known(b)]
+    return Subscription(frozenset(b for b in msg.bays if known(b)), msg.waves), unknown
 
 
 @router.websocket("/ws")
@@ -57,7 +58,7 @@ async def websocket(ws: WebSocket, user: CurrentUser, svc: Svc) -> None:
         return
     await ws.accept()
     hub = svc.hub
-    known = hub.live.bay_ids()
+    known = hub.live.has_bay
     try:
         first = await asyncio.wait_for(_receive_text(ws), SUBSCRIBE_TIMEOUT_S)
     except (TimeoutError, _Closed):
@@ -117,7 +118,7 @@ async def _send_loop(ws: WebSocket, ch: ClientChannel, svc: Svc) -> None:
             raise _Closed() from e
 
 
-async def _receive_loop(ws: WebSocket, ch: ClientChannel, svc: Svc, known: list[str]) -> None:
+async def _receive_loop(ws: WebSocket, ch: ClientChannel, svc: Svc, known: Callable[[str], bool]) -> None:
     while True:
         raw = await _receive_text(ws)
         try:

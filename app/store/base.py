@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from monitors.models import DeviceAlarm, DeviceStatus, Reading
+from monitors.models import DeviceAlarm, DeviceStatus, RawMessage, Reading
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +21,7 @@ class Record:
     """One item to record, with the bay it was bound to when it arrived (None if unbound)."""
 
     bay: str | None
-    item: Reading | DeviceStatus | DeviceAlarm
+    item: Reading | DeviceStatus | DeviceAlarm | RawMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,4 +78,14 @@ class Store(Protocol):
 
     async def device_alarms(self, *, device_id: str | None = None, limit: int = 10_000) -> list[DeviceAlarm]:
         """Device-reported alarms in time order."""
+        ...
+
+    async def raw_messages(
+        self, *, control_id: str | None = None, outcome: str | None = None, limit: int = 10_000
+    ) -> list[RawMessage]:
+        """Archived device messages in arrival order."""
+        ...
+
+    async def count(self, table: str) -> int:
+        """Rows in one of the record kinds: readings, device_status, device_alarms, raw_messages."""
         ...

@@ -1,9 +1,9 @@
 """SQLite implementation of the Store (WAL mode, one writer thread, group commit).
 
 All writes go through one thread that owns the write connection, so the event loop never blocks on disk.
-Appends are gathered for up to ``commit_interval_s`` and committed in one transaction (group commit);
-each append's future resolves after that commit. Reads use a second connection on another thread (WAL
-lets them run beside the writer).
+Appends made while a commit runs are committed together in the next transaction (group commit), plus an
+optional ``gather_s`` wait; each append's future resolves after its commit. Reads use a second connection
+on another thread (WAL lets them run beside the writer).
 """
 
 from __future__ import annotations
@@ -19,7 +19,16 @@ from pathlib import Path
 from typing import Any
 
 from app.store.base import Record, StoredReading, StoredStatus
-from monitors.models import AlarmKind, DeviceAlarm, DeviceState, DeviceStatus, Priority, Quality, Reading
+from monitors.models import (
+    AlarmKind,
+    DeviceAlarm,
+    DeviceState,
+    DeviceStatus,
+    Priority,
+    Quality,
+    RawMessage,
+    Reading,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +68,21 @@ CREATE TABLE IF NOT EXISTS device_alarms (
     active INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS device_alarms_device ON device_alarms (device_id, t);
+CREATE TABLE IF NOT EXISTS raw_messages (
+    id INTEGER PRIMARY KEY,
+    bay TEXT,
+    protocol TEXT NOT NULL,
+    source TEXT NOT NULL,
+    received REAL NOT NULL,
+    control_id TEXT,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    device_id TEXT,
+    payload BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS raw_messages_control ON raw_messages (control_id);
 """
+TABLES = ("readings", "device_status", "device_alarms", "raw_messages")
 
 _WRITE_ATTEMPTS = 3
 
@@ -75,9 +98,12 @@ def _dt(x: float) -> datetime:
 class SQLiteStore:
     """The default Store: one SQLite file in WAL mode."""
 
-    def __init__(self, path: Path, *, commit_interval_s: float = 0.05) -> None:
+    def __init__(self, path: Path, *, gather_s: float = 0.0, synchronous: str = "FULL") -> None:
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ValueError("synchronous must be NORMAL or FULL")
         self.path = path
-        self._interval = commit_interval_s
+        self._gather = gather_s
+        self._synchronous = synchronous
         self._wexec = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vigil-store-w")
         self._rexec = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vigil-store-r")
         self._wconn: sqlite3.Connection | None = None
@@ -100,7 +126,9 @@ class SQLiteStore:
     def _open_writer(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")  # durable across app crashes; WAL + fsync at checkpoint
+        # FULL: each commit is on disk before its futures resolve (power-loss safe); NORMAL: survives a
+        # process crash, not a power cut. Group commit amortises the fsync over everything gathered.
+        conn.execute(f"PRAGMA synchronous={self._synchronous}")
         conn.execute("PRAGMA busy_timeout=5000")
         (version,) = conn.execute("PRAGMA user_version").fetchone()
         if version > SCHEMA_VERSION:
@@ -151,7 +179,9 @@ class SQLiteStore:
         loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
-            await asyncio.sleep(self._interval)  # gather more appends into this transaction
+            if self._gather > 0:
+                await asyncio.sleep(self._gather)  # optionally wait to gather more appends
+            # Without a wait, batching is natural: appends made while a commit runs join the next one.
             self._wake.clear()
             batch, self._pending = self._pending, []
             records = [r for recs, _ in batch for r in recs]
@@ -181,6 +211,7 @@ class SQLiteStore:
         readings: list[tuple[Any, ...]] = []
         statuses: list[tuple[Any, ...]] = []
         alarms: list[tuple[Any, ...]] = []
+        raws: list[tuple[Any, ...]] = []
         for rec in records:
             it = rec.item
             if isinstance(it, Reading):
@@ -198,6 +229,20 @@ class SQLiteStore:
                 )
             elif isinstance(it, DeviceStatus):
                 statuses.append((rec.bay, it.device_id, it.state.value, _ts(it.since), it.detail))
+            elif isinstance(it, RawMessage):
+                raws.append(
+                    (
+                        rec.bay,
+                        it.protocol,
+                        it.source,
+                        _ts(it.received),
+                        it.control_id,
+                        it.outcome,
+                        it.detail,
+                        it.device_id,
+                        it.payload,
+                    )
+                )
             else:
                 alarms.append(
                     (
@@ -228,6 +273,12 @@ class SQLiteStore:
                     "INSERT INTO device_alarms (bay, device_id, code, priority, alarm_kind, text, t, active)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     alarms,
+                )
+            if raws:
+                conn.executemany(
+                    "INSERT INTO raw_messages (bay, protocol, source, received, control_id, outcome, detail,"
+                    " device_id, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    raws,
                 )
             conn.execute("COMMIT")
         except BaseException:
@@ -330,3 +381,42 @@ class SQLiteStore:
             )
             for r in rows
         ]
+
+    async def raw_messages(
+        self, *, control_id: str | None = None, outcome: str | None = None, limit: int = 10_000
+    ) -> list[RawMessage]:
+        """Archived device messages in arrival order."""
+        where: list[str] = []
+        args: list[Any] = []
+        if control_id is not None:
+            where.append("control_id = ?")
+            args.append(control_id)
+        if outcome is not None:
+            where.append("outcome = ?")
+            args.append(outcome)
+        sql = "SELECT protocol, source, received, control_id, outcome, detail, device_id, payload FROM raw_messages"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id LIMIT ?"
+        args.append(limit)
+        rows = await self._query(sql, args)
+        return [
+            RawMessage(
+                protocol=r[0],
+                source=r[1],
+                received=_dt(r[2]),
+                control_id=r[3],
+                outcome=r[4],
+                detail=r[5],
+                device_id=r[6],
+                payload=bytes(r[7]),
+            )
+            for r in rows
+        ]
+
+    async def count(self, table: str) -> int:
+        """Rows in one of the record kinds."""
+        if table not in TABLES:
+            raise ValueError(f"unknown table {table!r}")
+        rows = await self._query(f"SELECT count(*) FROM {table}", ())
+        return int(rows[0][0])

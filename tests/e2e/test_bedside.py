@@ -37,7 +37,7 @@ CHROMIUM_ARGS = [
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VigilProcess]:
     """`vigil demo` on an ephemeral port, stopped with Ctrl-C afterwards."""
     tmp = tmp_path_factory.mktemp("demo")
-    vp = start(["demo", "--port", "0", "--db", str(tmp / "demo.sqlite3")], cwd=tmp)
+    vp = start(["demo", "--port", "0", "--hl7-port", "0", "--db", str(tmp / "demo.sqlite3")], cwd=tmp)
     yield vp
     code, log = stop_with_ctrl_c(vp)
     assert code == 0, log
