@@ -1,4 +1,6 @@
-"""A first, plausible resting-adult signal source (the PK/PD model of issue 3 replaces its core).
+"""A plain resting-adult signal source, kept for tests that need a calm patient without drugs.
+
+The ketamine/midazolam patient with scenarios is ``simulators.patient.SimulatedPatient``.
 
 Seeded and time-injected: every value is a pure function of (seed, t), so the same scenario gives the same
 numbers and samples, whatever the wall clock does. Ranges follow ../shared/clinical/CLINICAL.md Table 11
@@ -93,6 +95,14 @@ class RestingPatient:
             "etco2": round(b.etco2 + 1.5 * _smooth_noise(self.seed + 19, t, 20.0)),
             "temp": round(b.temp + 0.05 * _smooth_noise(self.seed + 23, t, 600.0), 1),
         }
+
+    def conditions(self, t: float) -> frozenset[str]:
+        """No technical conditions: the resting patient's sensors stay on."""
+        return frozenset()
+
+    def nibp_duration(self, k: int) -> float:
+        """A fixed 30-s cuff cycle (typical oscillometric measurement 20–45 s, CLINICAL.md §2.7)."""
+        return 30.0
 
     def nibp(self, t: float) -> dict[str, float]:
         """An oscillometric cuff measurement finishing at time t (MAP measured, ≈ DBP + PP/3)."""
