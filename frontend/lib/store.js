@@ -1,0 +1,313 @@
+// Per-bay state built from snapshot + deltas (the browser's mirror of the hub).
+//
+// The store holds facts only (what the server said, and when we heard it); what is stale or live is
+// derived at render time by lib/derive.js, because staleness changes with the clock, not with messages.
+//
+// Events (EventTarget): 'change' {detail: {bay: string|null, kind: string}} for everything except waves
+// (waveform elements poll their ring buffer every animation frame instead).
+
+import { SampleRing } from './ring-buffer.js';
+import { serverError } from './notices.js';
+
+const WAVE_KEEP_S = 20; // ring capacity in seconds of signal (longest sweep is 12 s)
+const DELAY_MIN_S = 0.5; // fixed display delay: 0.2 s chunks look continuous
+const DELAY_MAX_S = 3;
+const DEVICE_CLOCK_TOLERANCE_S = 1; // device clock offsets below this are treated as zero (latency noise)
+
+/** State of one waveform channel of one bay. */
+export class WaveChannel {
+  constructor(channel) {
+    this.channel = channel;
+    this.deviceId = null;
+    this.fs = 0;
+    this.gain = 1;
+    this.unit = '';
+    this.decimated = false;
+    this.ring = null;
+    this.lastRx = -Infinity; // server time when the newest chunk arrived
+    this.received = 0; // samples accepted so far
+  }
+
+  _ensureRing(fs) {
+    const capacity = Math.ceil(fs * WAVE_KEEP_S) + 64;
+    if (!this.ring || this.ring.capacity < capacity) {
+      const old = this.ring;
+      this.ring = new SampleRing(capacity);
+      if (old) for (let k = 0; k < old.length; k += 1) this.ring.push(old.timeAt(k), old.valueAt(k));
+    }
+  }
+}
+
+/** State of one bay. */
+export class BayState {
+  constructor(bay, label) {
+    this.bay = bay;
+    this.label = label ?? bay;
+    /** @type {Map<string, object>} device_id → DeviceOut */
+    this.devices = new Map();
+    /** @type {Map<string, object>} param → VitalOut */
+    this.vitals = new Map();
+    /** @type {Map<string, object>} device_id + code → DeviceAlarmOut (active only) */
+    this.alarms = new Map();
+    /** @type {Map<string, WaveChannel>} */
+    this.waves = new Map();
+    /** @type {Map<string, number>} device_id → server time we last heard anything from it */
+    this.heard = new Map();
+    /** @type {Map<string, number[]>} device_id → recent (tr − t) samples, for the device clock offset */
+    this._clockSamples = new Map();
+    this.delay = DELAY_MIN_S; // current display delay for this bay's waveforms (seconds)
+    this._latencies = []; // {at, lat}
+  }
+
+  /** Record that we heard from ``deviceId`` at server time ``t``. */
+  touch(deviceId, t) {
+    if (!deviceId || !Number.isFinite(t)) return;
+    const prev = this.heard.get(deviceId);
+    if (prev === undefined || t > prev) this.heard.set(deviceId, t);
+  }
+
+  /** Server time we last heard from the device (its last_data, a reading, or a wave), or null. */
+  lastHeard(deviceId) {
+    const d = this.devices.get(deviceId);
+    const a = d?.last_data ?? null;
+    const b = this.heard.get(deviceId) ?? null;
+    if (a === null) return b;
+    if (b === null) return a;
+    return Math.max(a, b);
+  }
+
+  /** Latest time we heard from any device of the bay, or null. */
+  lastHeardAny() {
+    let best = null;
+    const ids = new Set([...this.devices.keys(), ...this.heard.keys()]);
+    for (const id of ids) {
+      const t = this.lastHeard(id);
+      if (t !== null && (best === null || t > best)) best = t;
+    }
+    return best;
+  }
+
+  /** Device clock correction (server − device, seconds) estimated from readings' tr − t; 0 when small. */
+  deviceClockCorrection(deviceId) {
+    const s = this._clockSamples.get(deviceId);
+    if (!s || !s.length) return null;
+    const corr = Math.min(...s); // tr − t = offset + latency ≥ offset
+    return Math.abs(corr) <= DEVICE_CLOCK_TOLERANCE_S ? 0 : corr;
+  }
+
+  _clockSample(deviceId, d) {
+    if (!Number.isFinite(d)) return;
+    let s = this._clockSamples.get(deviceId);
+    if (!s) { s = []; this._clockSamples.set(deviceId, s); }
+    s.push(d);
+    if (s.length > 30) s.shift();
+  }
+
+  /**
+   * Track how late chunks arrive, to size the display delay: the sweep reaches a chunk's first sample
+   * ``delay`` seconds after its time, so the whole chunk must be here by then.
+   */
+  _latencySample(now, lat) {
+    if (!(lat >= -1 && lat <= DELAY_MAX_S)) return; // backlog (resume) or nonsense: not a live latency
+    this._latencies.push({ at: now, lat });
+    this.delay = Math.max(this.delay, this._delayTarget(now));
+  }
+
+  _delayTarget(now) {
+    const l = this._latencies;
+    while (l.length && l[0].at < now - 10) l.shift();
+    let max = 0;
+    for (const x of l) if (x.lat > max) max = x.lat;
+    return Math.min(DELAY_MAX_S, Math.max(DELAY_MIN_S, max + 0.15));
+  }
+
+  /** Display delay at server time ``now``: rises at once, decays slowly back to the target. */
+  displayDelay(now) {
+    const dtS = this._delayAt === undefined ? 0 : Math.max(0, now - this._delayAt);
+    this._delayAt = now;
+    const target = this._delayTarget(now);
+    if (this.delay > target) this.delay = Math.max(target, this.delay - 0.05 * Math.min(dtS, 0.2));
+    return this.delay;
+  }
+}
+
+export class VigilStore extends EventTarget {
+  /** @param {import('./clock.js').ServerClock} clock */
+  constructor(clock) {
+    super();
+    this.clock = clock;
+    /** @type {Map<string, BayState>} */
+    this.bays = new Map();
+    /** Bay ids in server order (snapshot order; pages may impose /api/bays order). */
+    this.order = [];
+    this.staleAfterS = 5; // replaced by hello.stale_after_s
+    this.offlineAfterS = 30; // replaced by hello.offline_after_s
+    this.connected = false;
+    this.disconnectedAt = null; // server time (estimated) when the link went down
+    this.hello = null;
+    this.replay = false;
+    this.lastError = null;
+  }
+
+  /** Dispatch table for VigilSocket: one handler per message type. */
+  handlers() {
+    return {
+      hello: (m) => this.onHello(m),
+      snapshot: (m) => this.onSnapshot(m),
+      vitals: (m) => this.onVitals(m),
+      wave: (m) => this.onWave(m),
+      status: (m) => this.onStatus(m),
+      device_alarm: (m) => this.onDeviceAlarm(m),
+      heartbeat: () => {},
+      error: (m) => this.onError(m),
+    };
+  }
+
+  /** The bay's state (created on first use). */
+  bay(bayId, label) {
+    let b = this.bays.get(bayId);
+    if (!b) {
+      b = new BayState(bayId, label);
+      this.bays.set(bayId, b);
+      if (!this.order.includes(bayId)) this.order.push(bayId);
+    } else if (label) {
+      b.label = label;
+    }
+    return b;
+  }
+
+  /** The link went up (hello received) or down (socket closed). */
+  setConnected(open) {
+    if (this.connected === open) return;
+    this.connected = open;
+    this.disconnectedAt = open ? null : this.clock.now();
+    this._emit(null, 'connection');
+  }
+
+  onHello(m) {
+    this.hello = m;
+    if (Number.isFinite(m.stale_after_s)) this.staleAfterS = m.stale_after_s;
+    if (Number.isFinite(m.offline_after_s)) this.offlineAfterS = m.offline_after_s;
+    this.replay = Boolean(m.replay);
+    this.lastError = null;
+    serverError(null);
+    this.setConnected(true);
+    this._emit(null, 'hello');
+  }
+
+  onSnapshot(m) {
+    const seen = new Set();
+    for (const bo of m.bays ?? []) {
+      const b = this.bay(bo.bay, bo.label);
+      seen.add(bo.bay);
+      b.devices = new Map((bo.devices ?? []).map((d) => [d.device_id, d]));
+      b.vitals = new Map();
+      for (const v of bo.vitals ?? []) this._putVital(b, v);
+      b.alarms = new Map();
+      for (const a of bo.device_alarms ?? []) this._putAlarm(b, a);
+    }
+    // A snapshot is the full state of the subscribed bays: anything else is no longer ours.
+    const subscribed = this.hello?.bays;
+    if (Array.isArray(subscribed)) {
+      for (const id of [...this.bays.keys()]) {
+        if (!seen.has(id) && !subscribed.includes(id)) this.bays.delete(id);
+      }
+    }
+    const ordered = (m.bays ?? []).map((bo) => bo.bay);
+    this.order = [...ordered, ...this.order.filter((id) => !ordered.includes(id) && this.bays.has(id))];
+    this._emit(null, 'snapshot');
+  }
+
+  onVitals(m) {
+    const b = this.bay(m.bay);
+    for (const v of m.readings ?? []) this._putVital(b, { device_id: m.device_id, ...v });
+    b.touch(m.device_id, m.t);
+    this._emit(m.bay, 'vitals');
+  }
+
+  _putVital(b, v) {
+    const prev = b.vitals.get(v.param);
+    // Keep the newest report per parameter (by server receipt time) whatever device sent it.
+    if (!prev || !(prev.tr > v.tr)) b.vitals.set(v.param, v);
+    if (Number.isFinite(v.tr)) b.touch(v.device_id, v.tr);
+    if (Number.isFinite(v.tr) && Number.isFinite(v.t)) b._clockSample(v.device_id, v.tr - v.t);
+  }
+
+  onWave(m) {
+    const b = this.bay(m.bay);
+    const n = m.samples?.length ?? 0;
+    if (!(m.fs > 0) || n === 0) return;
+    let w = b.waves.get(m.channel);
+    if (!w) { w = new WaveChannel(m.channel); b.waves.set(m.channel, w); }
+    w.deviceId = m.device_id;
+    w.fs = m.fs;
+    w.gain = m.gain;
+    w.unit = m.unit;
+    w.decimated = Boolean(m.decimated);
+    w._ensureRing(m.fs);
+    const shift = this._waveShift(b, m);
+    const t0 = m.t0 + shift;
+    const dt = 1 / m.fs;
+    const gain = Number.isFinite(m.gain) ? m.gain : 1;
+    let accepted = 0;
+    for (let i = 0; i < n; i += 1) {
+      if (w.ring.push(t0 + i * dt, m.samples[i] * gain)) accepted += 1;
+    }
+    w.received += accepted;
+    const now = this.clock.now();
+    w.lastRx = now;
+    b.touch(m.device_id, now);
+    b._latencySample(now, now - t0); // latency of the chunk's first sample
+  }
+
+  /**
+   * Seconds to add to a chunk's t0 to put it on the server clock.
+   *
+   * The wire does not say which clock t0 is on (a device's or the server's). Readings carry both t
+   * (device) and tr (server), from which we know the device's offset. We apply it unless the raw t0
+   * already looks like server time (the chunk ends within a plausible latency of the message's t) and the
+   * corrected one would not; and if we know nothing yet but the chunk claims to be from the future, we pull
+   * it back to "now".
+   */
+  _waveShift(b, m) {
+    const end = m.t0 + (m.samples.length - 1) / m.fs;
+    const raw = m.t - end; // latency if t0 is server time
+    const plausible = (lat) => lat >= -0.5 && lat <= 3;
+    const corr = b.deviceClockCorrection(m.device_id);
+    if (corr === null) return raw < -0.5 ? raw : 0;
+    if (corr === 0) return 0;
+    if (plausible(raw) && !plausible(raw - corr)) return 0;
+    return corr;
+  }
+
+  onStatus(m) {
+    const b = this.bay(m.bay);
+    const d = m.device;
+    b.devices.set(d.device_id, d);
+    this._emit(m.bay, 'status');
+  }
+
+  onDeviceAlarm(m) {
+    const b = this.bay(m.bay);
+    this._putAlarm(b, m.alarm);
+    this._emit(m.bay, 'alarm');
+  }
+
+  _putAlarm(b, a) {
+    const key = `${a.device_id}\u0000${a.code}`;
+    if (a.active) b.alarms.set(key, a); else b.alarms.delete(key);
+  }
+
+  onError(m) {
+    this.lastError = m;
+    const what = m.code === 'unknown_bay' ? 'unknown bay' : m.code;
+    const text = `Server error (${what}${m.fatal ? ', fatal' : ''}): ${m.message}`;
+    console.error(`vigil: ${text}`, m);
+    serverError(text);
+    this._emit(null, 'error');
+  }
+
+  _emit(bay, kind) {
+    this.dispatchEvent(new CustomEvent('change', { detail: { bay, kind } }));
+  }
+}
