@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit e2e serve clean
+.PHONY: demo test lint typecheck unit e2e serve clean bench-hl7
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Vigil needs Python 3.11+"'
@@ -37,3 +37,6 @@ test: lint  ## ruff, mypy --strict and every test (browser tests included)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache test-artifacts *.sqlite3*
+
+bench-hl7: $(STAMP)  ## HL7 ingest throughput vs a bare python-hl7 peer (JSON in benchmarks/results/)
+	$(BIN)/python -m benchmarks.bench_hl7_ingest

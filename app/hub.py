@@ -281,9 +281,9 @@ class InProcessHub:
             seq=self.seq, t=self._clock(), reason=reason, bays=self.live.bays_out(sub.bays)
         ).model_dump_json()
 
-    def _hello_text(self, sub: Subscription, resumed: bool) -> str:
+    def _hello_text(self, sub: Subscription, resumed: bool, seq: int | None = None) -> str:
         return Hello(
-            seq=self.seq,
+            seq=self.seq if seq is None else seq,
             t=self._clock(),
             epoch=self.epoch,
             resumed=resumed,
@@ -313,7 +313,10 @@ class InProcessHub:
             name=f"client-{next(self._names)}",
         )
         missed = self._missed(resume)
-        ch.push_text(self._hello_text(sub, resumed=missed is not None))
+        # On resume, hello carries the resume point: the deltas that follow continue from it.
+        ch.push_text(
+            self._hello_text(sub, resumed=missed is not None, seq=resume.seq if missed is not None and resume else None)
+        )
         if missed is None:
             ch.push_text(self._snapshot_text(sub, "connect"))
         else:

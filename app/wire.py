@@ -2,8 +2,12 @@
 
 Server → client. Every message carries ``v`` (envelope version), ``seq`` and ``t`` (server time, Unix
 seconds). ``seq`` is the hub's sequence number: strictly increasing across everything one server
-instance publishes, so a client's highest seen ``seq`` says exactly where it left off. ``epoch``
-(in ``hello``) names the server instance; a seq from another epoch is meaningless.
+instance publishes, and delivered in increasing order, so the highest ``seq`` a client has seen on
+``snapshot``, ``vitals``, ``wave``, ``status`` and ``device_alarm`` says exactly where it left off.
+``hello`` carries the point the stream continues from (the resume point, or the snapshot's seq);
+``heartbeat`` and ``error`` carry the hub's latest seq for information only: do not resume from them.
+``epoch`` (in ``hello``) names the server instance; a seq from another epoch is meaningless.
+Device times (``VitalOut.t``, ``Wave.t0``) are on the device's clock; ``tr`` and ``t`` on the server's.
 
 1. On connect the client sends ``subscribe`` (bays, wave detail, optional resume point).
 2. The server answers ``hello`` (epoch, budgets, whether it resumed), then either the missed deltas

@@ -109,6 +109,7 @@ class VigilProcess:
     proc: subprocess.Popen[str]
     url: str
     stderr_path: Path
+    banner: str = ""
 
     def stderr(self) -> str:
         """Everything the process logged so far."""
@@ -149,7 +150,10 @@ def start(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout
         out += line
         m = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
         if m:
-            return VigilProcess(proc, m.group(1), err_path)
+            time.sleep(0.1)  # the rest of the banner (listener addresses) follows at once
+            while not lines.empty():
+                out += lines.get_nowait()
+            return VigilProcess(proc, m.group(1), err_path, out)
     proc.kill()
     raise AssertionError(f"no URL printed; stdout={out!r} stderr={err_path.read_text()}")
 
