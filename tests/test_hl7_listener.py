@@ -214,9 +214,7 @@ async def test_unbound_device_shows_as_unassigned(server: RunningServer) -> None
 
 async def test_allow_list_refuses_other_sources(tmp_path: Path) -> None:
     base = small_settings(tmp_path, bays=1)
-    settings = base.model_copy(
-        update={"monitors": [Hl7MllpMonitor(name="hl7", port=0, allow_from=["10.0.0.0/8"])]}
-    )
+    settings = base.model_copy(update={"monitors": [Hl7MllpMonitor(name="hl7", port=0, allow_from=["10.0.0.0/8"])]})
     async with running_server(settings) as srv:
         port = await hl7_port(srv)
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
