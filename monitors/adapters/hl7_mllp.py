@@ -148,7 +148,8 @@ class Hl7MllpAdapter(Adapter):
         try:
             while True:
                 try:
-                    data = await asyncio.wait_for(reader.read(65536), self._idle)
+                    async with asyncio.timeout(self._idle):  # cheaper than wait_for: no extra task per read
+                        data = await reader.read(65536)
                 except TimeoutError:
                     log.info("HL7 %s: closing idle connection %s", self.name, peer_s)
                     break
@@ -245,8 +246,9 @@ class Hl7MllpAdapter(Adapter):
         """Hand items to the consumer and wait until they are durable; False if they could not be stored."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         try:
-            await asyncio.wait_for(self._queue.put(Batch(items, fut, location)), self._commit_timeout)
-            await asyncio.wait_for(asyncio.shield(fut), self._commit_timeout)
+            async with asyncio.timeout(self._commit_timeout):
+                await self._queue.put(Batch(items, fut, location))
+                await fut
         except Exception as e:  # store failure or timeout: the sender must keep its copy and retry
             log.error("HL7 %s: could not commit message: %s", self.name, e)
             return False
