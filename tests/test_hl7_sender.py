@@ -104,3 +104,35 @@ async def test_sender_resends_after_ar_timeout_and_disconnect() -> None:
 
 def pcd01_now() -> datetime:
     return datetime.now(UTC)
+
+
+def test_emulator_command_refuses_a_bad_target(capsys: pytest.CaptureFixture[str]) -> None:
+    from simulators.devices.hl7_sender import main
+
+    assert main(["--to", "http://127.0.0.1:2575"]) == 2
+    assert "mllp://host:port" in capsys.readouterr().err
+
+
+async def test_emulate_runs_a_scenario_into_the_listener(tmp_path: Path) -> None:
+    from simulators.devices.hl7_sender import emulate
+
+    base = small_settings(tmp_path, bays=0)
+    settings = base.model_copy(
+        update={
+            "bays": [BayConfig(id="bay9", label="Bay 9")],
+            "monitors": [Hl7MllpMonitor(name="hl7", port=0)],
+            "locations": {"VIGIL^BAY9^1": "bay9"},
+        }
+    )
+    async with running_server(settings) as srv:
+        port = await hl7_port(srv)
+        task = asyncio.create_task(
+            emulate(f"mllp://127.0.0.1:{port}", scenario="hypertension", seed=3, location="VIGIL^BAY9^1", speed=30)
+        )
+        await asyncio.sleep(2.5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await srv.services.store.flush()
+        readings = await srv.services.store.readings(bay="bay9", param="hr")
+        assert len(readings) >= 2

@@ -12,13 +12,16 @@ each second, NIBP on its cycle, waveform chunks, technical alarms) and behaves l
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
 import random
+import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from monitors.base import Batch, Item
 from monitors.models import DeviceAlarm, Reading, WaveformChunk
@@ -205,3 +208,85 @@ class Hl7Sender:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._writer.wait_closed(), 1)
         self._reader = self._writer = None
+
+
+def parse_target(url: str) -> tuple[str, int]:
+    """``mllp://host:port`` → (host, port)."""
+    parts = urlsplit(url)
+    if parts.scheme != "mllp" or not parts.hostname or parts.port is None:
+        raise ValueError(f"expected mllp://host:port, got {url!r}")
+    return parts.hostname, parts.port
+
+
+async def emulate(
+    target: str,
+    *,
+    scenario: str | None = None,
+    seed: int = 0,
+    device_id: str = "00A0C9FFFE000001",
+    location: str | None = None,
+    speed: float = 1.0,
+    offset_min: float = 0.0,
+) -> SenderStats:
+    """Run a simulated monitor (a scenario, or a resting patient) and send it to ``target`` until cancelled."""
+    from monitors.adapters.simulated import SignalSource, SimulatedAdapter
+    from simulators.patient import SimulatedPatient
+    from simulators.physiology import CHANNELS, RestingPatient
+    from simulators.scenario import load_scenario
+
+    host, port = parse_target(target)
+    source: SignalSource = (
+        RestingPatient(seed) if scenario is None else SimulatedPatient(load_scenario(scenario), seed=seed)
+    )
+    device = SimulatedAdapter(
+        name="hl7-emulator",
+        device_id=device_id,
+        source=source,
+        channels=CHANNELS,
+        nibp_first_s=2.0,
+        speed=speed,
+        offset_s=offset_min * 60.0,
+    )
+    sender = Hl7Sender(host, port, device_id=device_id, location=location)
+    try:
+        async with device:
+            await sender.run(device.readings())
+    finally:
+        log.info("HL7 emulator: %s", sender.stats)
+    return sender.stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m simulators.devices.hl7_sender --to mllp://host:port [--scenario NAME] ...``"""
+    ap = argparse.ArgumentParser(description="Send a simulated monitor to an HL7 MLLP receiver, like a gateway.")
+    ap.add_argument("--to", required=True, help="mllp://host:port")
+    ap.add_argument("--scenario", default=None, help="scenario name (default: a resting patient)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device-id", default="00A0C9FFFE000001", help="EUI-64 sent in OBX-18")
+    ap.add_argument("--location", default=None, help="PV1-3 unit^room^bed (how the receiver finds the bay)")
+    ap.add_argument("--speed", type=float, default=1.0, help="simulated seconds per real second")
+    ap.add_argument("--offset-min", type=float, default=0.0, help="start this far into the scenario")
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        parse_target(args.to)
+    except ValueError as e:
+        print(f"hl7_sender: {e}", file=sys.stderr)
+        return 2
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(
+            emulate(
+                args.to,
+                scenario=args.scenario,
+                seed=args.seed,
+                device_id=args.device_id,
+                location=args.location,
+                speed=args.speed,
+                offset_min=args.offset_min,
+            )
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
