@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import ssl
+import subprocess
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -265,3 +268,54 @@ async def test_random_and_mutated_frames_never_crash_the_server(server: RunningS
     # still alive and still answering properly
     [ack] = await exchange(port, [oru("ALIVE")])
     assert msa(ack) == ("AA", "ALIVE")
+
+
+async def test_tls_listener_accepts_tls_clients(tmp_path: Path) -> None:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl command not available to make a self-signed certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    base = small_settings(tmp_path, bays=1)
+    settings = base.model_copy(update={"monitors": [Hl7MllpMonitor(name="hl7", port=0, tls_cert=cert, tls_key=key)]})
+    async with running_server(settings) as srv:
+        port = await hl7_port(srv)
+        client = ssl.create_default_context(cafile=str(cert))
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client)
+        writer.write(mllp.frame(oru("TLS01")))
+        await writer.drain()
+        got = b""
+        while FS + CR not in got:
+            got += await asyncio.wait_for(reader.read(4096), 5)
+        writer.close()
+        assert msa(hl7.parse(got.strip(VT + FS + CR).decode())) == ("AA", "TLS01")
+        # a plain-text client gets nothing (the TLS handshake fails), and the server carries on
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(mllp.frame(oru("PLAIN01")))
+        try:
+            answer = await asyncio.wait_for(reader.read(), 5)
+        except ConnectionResetError:
+            answer = b""
+        assert b"MSA" not in answer
+        writer.close()
