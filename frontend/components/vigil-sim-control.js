@@ -22,6 +22,9 @@ class VigilSimControl extends HTMLElement {
       this._restore.addEventListener('click', () => this._post('none'));
       this.append(label, this._select, this._silence, this._restore, this._status);
       this._devices = '';
+      this._simulated = null; // Set of simulated device ids, from /api/monitors
+      this.hidden = true;
+      this._loadSimulated();
     }
     this._off = onRender((now, store) => this.render(now, store));
   }
@@ -30,9 +33,25 @@ class VigilSimControl extends HTMLElement {
     this._off?.();
   }
 
+  async _loadSimulated() {
+    try {
+      const res = await fetch('/api/monitors', { headers: { Accept: 'application/json' } });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      const monitors = await res.json();
+      this._simulated = new Set(
+        monitors.filter((m) => m.type === 'SimulatedAdapter').flatMap((m) => m.devices),
+      );
+      this._devices = null; // re-render the list with the filter
+    } catch (err) {
+      console.warn('vigil: could not list simulated devices', err);
+    }
+  }
+
   render(now, store) {
     const bay = store.bays.get(this.getAttribute('bay') ?? '');
-    const ids = bay ? [...bay.devices.keys()] : [];
+    const sim = this._simulated;
+    const ids = bay && sim ? [...bay.devices.keys()].filter((id) => sim.has(id)) : [];
+    this.hidden = ids.length === 0; // only simulated devices can be silenced
     const sig = ids.join('\u0000');
     if (sig !== this._devices) {
       this._devices = sig;
