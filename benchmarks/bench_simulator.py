@@ -110,7 +110,7 @@ def bench_adapter(bays: int, seconds: float) -> dict[str, float]:
             device_id=f"dev{i}",
             source=p,
             channels=CHANNELS,
-            clock=_Clock(0.1),  # two reads per 0.2-s tick: one tick per tick, never sleeping
+            clock=_Clock(0.15),  # two reads per 0.2-s tick advance 0.3 s: never sleeps
             wall=lambda: adapter_origin,
         )
         samples += asyncio.run(_drain(adapter, seconds))
