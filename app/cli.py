@@ -59,7 +59,9 @@ async def _serve(settings: Settings, banner: str) -> None:
         tg.create_task(server.serve(), name="cli:uvicorn")
 
 
-def simulate_settings(scenario: str, bays: int, speed: float, port: int, host: str, db_path: Path) -> Settings:
+def simulate_settings(
+    scenario: str, bays: int, speed: float, port: int, host: str, db_path: Path, start_min: float = 0.0
+) -> Settings:
     """``bays`` bays whose simulated monitors all play ``scenario`` (seed = bay number: different patients)."""
     if not 1 <= bays <= 500:
         raise ValueError("--bays must be between 1 and 500")
@@ -76,6 +78,7 @@ def simulate_settings(scenario: str, bays: int, speed: float, port: int, host: s
                 seed=i,
                 scenario=scenario,
                 speed=speed,
+                offset_min=start_min,
                 nibp_first_s=3.0 + (i % 5),
             )
             for i in range(1, bays + 1)
@@ -97,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--scenario", required=True, help="a scenario name from simulators/scenarios/")
     sim.add_argument("--bays", type=int, default=4)
     sim.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second (e.g. 60)")
+    sim.add_argument("--start-min", type=float, default=0.0, help="start this many minutes into the scenario")
     sim.add_argument("--port", type=int, default=8000)
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--db", type=Path, default=Path("vigil-simulate.sqlite3"))
@@ -112,7 +116,9 @@ def main(argv: list[str] | None = None) -> int:
             )
             banner = "Vigil demo: 4 simulated bays (a secondary display; not for clinical use)"
         elif args.command == "simulate":
-            settings = simulate_settings(args.scenario, args.bays, args.speed, args.port, args.host, args.db)
+            settings = simulate_settings(
+                args.scenario, args.bays, args.speed, args.port, args.host, args.db, start_min=args.start_min
+            )
             banner = f"Vigil simulate: {args.bays} bays playing {args.scenario!r} at {args.speed:g}x (not clinical)"
         else:
             settings = load_settings(args.config)
