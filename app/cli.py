@@ -86,6 +86,34 @@ def simulate_settings(
     )
 
 
+def _emulate(args: argparse.Namespace) -> int:
+    """``vigil simulate --to URL``: be a device that feeds a running server over the wire."""
+    if not str(args.to).startswith("mllp://"):
+        print(f"vigil: --to supports mllp://host:port, not {args.to!r}", file=sys.stderr)
+        return 2
+    from simulators.devices.hl7_sender import emulate, parse_target
+
+    try:
+        parse_target(args.to)
+    except ValueError as e:
+        print(f"vigil: {e}", file=sys.stderr)
+        return 2
+    print(f"Vigil emulator: {args.scenario!r} as device {args.device_id} -> {args.to} (Ctrl-C to stop)", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(
+            emulate(
+                args.to,
+                scenario=args.scenario,
+                seed=args.seed,
+                device_id=args.device_id,
+                location=args.location,
+                speed=args.speed,
+                offset_min=args.start_min,
+            )
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``vigil`` console script."""
     parser = argparse.ArgumentParser(prog="vigil", description="Vigil sedation monitoring display")
@@ -96,7 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--db", type=Path, default=Path("vigil-demo.sqlite3"))
     demo.add_argument("--hl7-port", type=int, default=2575, help="HL7 MLLP listener port (0: any free port)")
     demo.add_argument("--no-hl7", action="store_true", help="do not open the HL7 MLLP listener")
-    sim = sub.add_parser("simulate", help="run N simulated bays all playing one scenario")
+    sim = sub.add_parser(
+        "simulate",
+        help="run N simulated bays all playing one scenario, or (--to) feed a running server like a real device",
+    )
     sim.add_argument("--scenario", required=True, help="a scenario name from simulators/scenarios/")
     sim.add_argument("--bays", type=int, default=4)
     sim.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second (e.g. 60)")
@@ -104,6 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--port", type=int, default=8000)
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--db", type=Path, default=Path("vigil-simulate.sqlite3"))
+    sim.add_argument("--to", default=None, help="send to a running server instead: mllp://host:port (HL7 PCD-01)")
+    sim.add_argument("--seed", type=int, default=1, help="with --to: the simulated patient")
+    sim.add_argument("--device-id", default="00A0C9FFFE000001", help="with --to: the device's EUI-64")
+    sim.add_argument("--location", default=None, help="with --to mllp: PV1-3 unit^room^bed the server maps to a bay")
     serve = sub.add_parser("serve", help="run from a configuration file")
     serve.add_argument("--config", type=Path, default=None, help="TOML file (VIGIL_* env vars override)")
     args = parser.parse_args(argv)
@@ -115,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
                 port=args.port, host=args.host, db_path=args.db, hl7_port=None if args.no_hl7 else args.hl7_port
             )
             banner = "Vigil demo: 4 simulated bays (a secondary display; not for clinical use)"
+        elif args.command == "simulate" and args.to is not None:
+            return _emulate(args)
         elif args.command == "simulate":
             settings = simulate_settings(
                 args.scenario, args.bays, args.speed, args.port, args.host, args.db, start_min=args.start_min

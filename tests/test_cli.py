@@ -131,3 +131,14 @@ async def test_ctrl_c_with_screens_connected_closes_them_and_exits_cleanly(tmp_p
     log = vp.stderr()
     assert vp.proc.returncode == 0, log
     assert "Traceback" not in log and "store closed" in log, log
+
+
+def test_simulate_to_refuses_unknown_targets(tmp_path: Path) -> None:
+    res = subprocess.run(
+        [*VIGIL, "simulate", "--scenario", "uneventful", "--to", "http://127.0.0.1:1"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
+    assert res.returncode == 2 and "mllp://host:port" in res.stderr
