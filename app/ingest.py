@@ -38,14 +38,14 @@ STORE_BACKPRESSURE_RECORDS = 50_000
 
 def device_out(status: DeviceStatus) -> DeviceOut:
     """Wire form of a device status."""
-    return DeviceOut(
+    return DeviceOut.model_construct(
         device_id=status.device_id, state=status.state.value, since=status.since.timestamp(), detail=status.detail
     )
 
 
 def vital_out(r: Reading) -> VitalOut:
-    """Wire form of a reading."""
-    return VitalOut(
+    """Wire form of a reading (already validated as a Reading: no second validation on the hot path)."""
+    return VitalOut.model_construct(
         param=r.param,
         value=r.value,
         unit=r.unit,

@@ -262,7 +262,13 @@ class Hl7MllpAdapter(Adapter):
                 log.warning("HL7 %s: unknown observation %s (%s); kept raw", self.name, unk.code, unk.reason)
             self.stats.unknown_codes[unk.code] = seen + 1
 
-    def _answer(self, received: bytes, code: AckCode, error: pcd01.DecodeError | None, now: datetime) -> bytes:
+    def _answer(
+        self,
+        received: bytes | pcd01.MessageHeader,
+        code: AckCode,
+        error: pcd01.DecodeError | None,
+        now: datetime,
+    ) -> bytes:
         match code:
             case "AA" | "CA":
                 self.stats.aa += 1
@@ -279,13 +285,13 @@ class Hl7MllpAdapter(Adapter):
         accept = (decoded.header.accept_ack_type or "").strip().upper()
         app = (decoded.header.app_ack_type or "").strip().upper()
         if not accept and not app:
-            return [self._answer(received, _ack_code(outcome, False), error, now)]
+            return [self._answer(decoded.header, _ack_code(outcome, False), error, now)]
         out: list[bytes] = []
         ok = outcome == "AA"
         if _wanted(accept, ok):
-            out.append(self._answer(received, _ack_code(outcome, True), error, now))
+            out.append(self._answer(decoded.header, _ack_code(outcome, True), error, now))
         if _wanted(app, ok):
-            out.append(self._answer(received, _ack_code(outcome, False), error, now))
+            out.append(self._answer(decoded.header, _ack_code(outcome, False), error, now))
         return out
 
 
