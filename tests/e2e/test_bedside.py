@@ -153,6 +153,7 @@ async def test_bedside_shows_live_numbers_and_waveforms_then_goes_stale(demo: Vi
         )
         took = time.monotonic() - t0
         assert took <= 5.0
+        print(f"\nbedside tiles stale {took:.2f} s after the device went silent")
         await page.wait_for_timeout(1500)
         assert "no data" in (await hr.inner_text()).lower()
         assert await page.locator('[data-channel="ecg_ii"]').get_attribute("data-state") == "nodata"
