@@ -2,7 +2,7 @@
 
 Precedence, highest first: explicit keyword arguments, ``VIGIL_*`` environment variables (nested values
 as JSON, e.g. ``VIGIL_MONITORS='[...]'``), the TOML file, the defaults here. Monitors are a discriminated
-union on ``kind``; later adapters (hl7_mllp, serial, replay) join the union.
+union on ``kind``; later adapters (replay) join the union.
 """
 
 from __future__ import annotations
@@ -79,7 +79,35 @@ class Hl7MllpMonitor(_Conf):
         return self
 
 
-MonitorConfig = Annotated[SimulatedMonitor | Hl7MllpMonitor, Field(discriminator="kind")]
+class SerialMonitor(_Conf):
+    """A stand-alone monitor on a serial port (RS-232, USB adapter, pty) or a terminal server.
+
+    ``port`` is a device path (``/dev/ttyUSB0``) or any pyserial URL, e.g. ``socket://host:port`` for a
+    serial device server. Masimo ASCII 1 and Nonin data format 2 both default to 9600 baud 8N1
+    (PROTOCOLS.md §2). Silence becomes stale/offline in the Supervisor like any other device.
+    """
+
+    kind: Literal["serial"] = "serial"
+    name: Ident
+    device_id: Ident
+    bay: Ident
+    port: str = Field(min_length=1, max_length=512)
+    dialect: Literal["masimo-ascii1", "nonin-df2", "keyvalue"]
+    baudrate: int = Field(default=9600, gt=0, le=4_000_000)
+    parity: Literal["N", "E", "O", "M", "S"] = "N"
+    bytesize: Literal[5, 6, 7, 8] = 8
+    stopbits: float = 1
+    #: Reopen the port after this long without a byte (a terminal server that vanished without closing).
+    idle_reopen_s: float | None = Field(default=30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _stopbits(self) -> Self:
+        if self.stopbits not in (1, 1.5, 2):
+            raise ValueError("stopbits must be 1, 1.5 or 2")
+        return self
+
+
+MonitorConfig = Annotated[SimulatedMonitor | Hl7MllpMonitor | SerialMonitor, Field(discriminator="kind")]
 
 
 class Settings(BaseSettings):
@@ -133,7 +161,7 @@ class Settings(BaseSettings):
         if len(set(names)) != len(names):
             raise ValueError("monitor names must be unique")
         for m in self.monitors:
-            if isinstance(m, SimulatedMonitor) and m.bay not in bay_ids:
+            if isinstance(m, SimulatedMonitor | SerialMonitor) and m.bay not in bay_ids:
                 raise ValueError(f"monitor {m.name!r} is bound to unknown bay {m.bay!r}")
         for dev, bay in self.bindings.items():
             if bay not in bay_ids:

@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.api import routes, ws
 from app.api.deps import current_user
-from app.config import Hl7MllpMonitor, MonitorConfig, Settings, SimulatedMonitor
+from app.config import Hl7MllpMonitor, MonitorConfig, SerialMonitor, Settings, SimulatedMonitor
 from app.decimate import Decimator
 from app.hub import InProcessHub
 from app.ingest import Pipeline, Supervisor
@@ -79,6 +79,20 @@ def build_adapter(cfg: MonitorConfig) -> Adapter:
             ssl_context=context,
             idle_timeout_s=cfg.idle_timeout_s,
         )
+    if isinstance(cfg, SerialMonitor):
+        from monitors.adapters.serial import SerialAdapter
+
+        return SerialAdapter(
+            name=cfg.name,
+            device_id=cfg.device_id,
+            port=cfg.port,
+            dialect=cfg.dialect,
+            baudrate=cfg.baudrate,
+            parity=cfg.parity,
+            bytesize=cfg.bytesize,
+            stopbits=cfg.stopbits,
+            idle_reopen_s=cfg.idle_reopen_s,
+        )
     raise NotImplementedError(f"monitor kind {cfg.kind!r}")  # pragma: no cover - union is exhaustive
 
 
@@ -109,7 +123,7 @@ def create_app(settings: Settings) -> FastAPI:
             locations=settings.locations,
         )
         for m in settings.monitors:
-            supervisor.add(build_adapter(m), bay=m.bay if isinstance(m, SimulatedMonitor) else None)
+            supervisor.add(build_adapter(m), bay=m.bay if isinstance(m, SimulatedMonitor | SerialMonitor) else None)
         app.state.services = Services(settings, store, hub, pipeline, supervisor)
         await supervisor.start()
         log.info(
