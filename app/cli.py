@@ -88,8 +88,30 @@ def simulate_settings(
 
 def _emulate(args: argparse.Namespace) -> int:
     """``vigil simulate --to URL``: be a device that feeds a running server over the wire."""
-    if not str(args.to).startswith("mllp://"):
-        print(f"vigil: --to supports mllp://host:port, not {args.to!r}", file=sys.stderr)
+    target = str(args.to)
+    if target.startswith(("serial://", "pty", "tcp://")):
+        from simulators.devices import serial_emulator
+
+        if args.dialect is None:
+            print("vigil: a serial --to needs --dialect (masimo-ascii1, nonin-df2 or keyvalue)", file=sys.stderr)
+            return 2
+        argv = [
+            "--to",
+            target,
+            "--dialect",
+            args.dialect,
+            "--scenario",
+            args.scenario,
+            "--seed",
+            str(args.seed),
+            "--speed",
+            str(args.speed),
+            "--offset-min",
+            str(args.start_min),
+        ]
+        return serial_emulator.main(argv)
+    if not target.startswith("mllp://"):
+        print(f"vigil: --to supports mllp://host:port or a serial line, not {target!r}", file=sys.stderr)
         return 2
     from simulators.devices.hl7_sender import emulate, parse_target
 
@@ -135,7 +157,13 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--port", type=int, default=8000)
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--db", type=Path, default=Path("vigil-simulate.sqlite3"))
-    sim.add_argument("--to", default=None, help="send to a running server instead: mllp://host:port (HL7 PCD-01)")
+    sim.add_argument(
+        "--to",
+        default=None,
+        help="be a device feeding a running server instead: mllp://host:port (HL7 PCD-01), or a serial line "
+        "serial:///dev/ttyX, pty[:///link] or tcp://host:port (with --dialect)",
+    )
+    sim.add_argument("--dialect", default=None, help="with a serial --to: masimo-ascii1, nonin-df2 or keyvalue")
     sim.add_argument("--seed", type=int, default=1, help="with --to: the simulated patient")
     sim.add_argument("--device-id", default="00A0C9FFFE000001", help="with --to: the device's EUI-64")
     sim.add_argument("--location", default=None, help="with --to mllp: PV1-3 unit^room^bed the server maps to a bay")

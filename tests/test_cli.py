@@ -142,3 +142,11 @@ def test_simulate_to_refuses_unknown_targets(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert res.returncode == 2 and "mllp://host:port" in res.stderr
+    res = subprocess.run(
+        [*VIGIL, "simulate", "--scenario", "uneventful", "--to", "pty"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+    )
+    assert res.returncode == 2 and "--dialect" in res.stderr
