@@ -142,6 +142,9 @@ class Settings(BaseSettings):
     client_wave_max: int = Field(default=300, ge=1)  # pending wave frames before the oldest are dropped
     station_wave_max_hz: float = Field(default=25.0, gt=0)  # decimated waveforms for station screens
 
+    #: Alarm rules: a profile name from app/alarms/profiles/ or a path to a TOML profile.
+    alarm_profile: str = "ketamine_chronic_pain"
+
     backoff_initial_s: float = Field(default=0.5, gt=0)
     backoff_max_s: float = Field(default=30.0, gt=0)
     #: Extra time the store waits to gather appends into one transaction. 0: commit as soon as the previous
@@ -173,6 +176,9 @@ class Settings(BaseSettings):
             raise ValueError("offline_after_s must be longer than stale_after_s")
         if self.backoff_max_s < self.backoff_initial_s:
             raise ValueError("backoff_max_s must be at least backoff_initial_s")
+        from app.alarms.profile import load_profile  # refuse a bad profile at start-up, naming rule and field
+
+        load_profile(self.alarm_profile)
         return self
 
     @classmethod

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from app.live import UNASSIGNED, LiveState
-from app.wire import DeviceAlarmMsg, Heartbeat, Hello, ResumePoint, Snapshot, Status, Vitals, Wave
+from app.wire import Alarms, DeviceAlarmMsg, Heartbeat, Hello, ResumePoint, Snapshot, Status, Vitals, Wave
 
-Publishable = Vitals | Wave | Status | DeviceAlarmMsg
+Publishable = Vitals | Wave | Status | DeviceAlarmMsg | Alarms
 WaveDetail = Literal["full", "decimated", "none"]
 
 

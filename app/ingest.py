@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from app.alarming import AlarmService
 from app.decimate import Decimator
 from app.hub import Hub
 from app.live import UNASSIGNED
@@ -59,10 +60,11 @@ def vital_out(r: Reading) -> VitalOut:
 class Pipeline:
     """Records and publishes items; knows nothing of adapters."""
 
-    def __init__(self, store: Store, hub: Hub, decimator: Decimator) -> None:
+    def __init__(self, store: Store, hub: Hub, decimator: Decimator, alarms: AlarmService | None = None) -> None:
         self.store = store
         self.hub = hub
         self.decimator = decimator
+        self.alarms = alarms
         self.pending_records = 0
         self.store_failures = 0
         self._failing = False
@@ -84,10 +86,13 @@ class Pipeline:
             n = len(records)
             fut.add_done_callback(lambda f: self._committed(f, n))
         readings: dict[tuple[str, str], list[VitalOut]] = defaultdict(list)
+        for_alarms: dict[str, list[Item]] = defaultdict(list)
         for it in items:
             if isinstance(it, RawMessage) or it.device_id is None:
                 continue  # archived only
             b = bay(it.device_id) or UNASSIGNED
+            if not isinstance(it, WaveformChunk):
+                for_alarms[b].append(it)
             if isinstance(it, Reading):
                 readings[(b, it.device_id)].append(vital_out(it))
             elif isinstance(it, WaveformChunk):
@@ -113,6 +118,9 @@ class Pipeline:
                 )
         for (b, dev), vitals in readings.items():
             self.hub.publish(Vitals(seq=0, t=0, bay=b, device_id=dev, readings=vitals))
+        if self.alarms is not None:  # after the data itself, so screens see the values an alarm names
+            for b, its in for_alarms.items():
+                self.alarms.on_items(b, its)
         return fut
 
     def _publish_wave(self, bay: str, w: WaveformChunk) -> None:

@@ -5,7 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from app.wire import BayOut, DeviceAlarmMsg, DeviceAlarmOut, DeviceOut, Status, VitalOut, Vitals, Wave
+from app.wire import (
+    AlarmOut,
+    Alarms,
+    BayOut,
+    DeviceAlarmMsg,
+    DeviceAlarmOut,
+    DeviceOut,
+    Status,
+    VitalOut,
+    Vitals,
+    Wave,
+)
 
 
 @dataclass
@@ -15,6 +26,9 @@ class _Bay:
     vitals: dict[str, VitalOut] = field(default_factory=dict)
     alarms: dict[tuple[str, str], DeviceAlarmOut] = field(default_factory=dict)
     last_data: dict[str, float] = field(default_factory=dict)
+    rule_alarms: list[AlarmOut] = field(default_factory=list)
+    audio_paused_until: float | None = None
+    phase: str | None = None
 
 
 #: Bay id under which devices bound to no configured bay are shown.
@@ -40,7 +54,7 @@ class LiveState:
         """The bay's display label."""
         return self._bays[bay].label
 
-    def apply(self, msg: Vitals | Wave | Status | DeviceAlarmMsg) -> None:
+    def apply(self, msg: Vitals | Wave | Status | DeviceAlarmMsg | Alarms) -> None:
         """Fold one published message into the state."""
         b = self._bays.get(msg.bay)
         if b is None:
@@ -53,6 +67,10 @@ class LiveState:
             b.last_data[msg.device_id] = msg.t
         elif isinstance(msg, Status):
             b.devices[msg.device.device_id] = msg.device
+        elif isinstance(msg, Alarms):
+            b.rule_alarms = list(msg.active)
+            b.audio_paused_until = msg.audio_paused_until
+            b.phase = msg.phase
         else:
             key = (msg.alarm.device_id, msg.alarm.code)
             if msg.alarm.active:
@@ -77,6 +95,9 @@ class LiveState:
                     devices=devices,
                     vitals=list(b.vitals.values()),
                     device_alarms=list(b.alarms.values()),
+                    alarms=list(b.rule_alarms),
+                    audio_paused_until=b.audio_paused_until,
+                    phase=b.phase,
                 )
             )
         return out

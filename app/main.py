@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
@@ -13,6 +15,9 @@ from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
+from app.alarming import AlarmService
+from app.alarms.engine import AlarmEngine
+from app.alarms.profile import load_profile
 from app.api import routes, ws
 from app.api.deps import current_user
 from app.config import Hl7MllpMonitor, MonitorConfig, SerialMonitor, Settings, SimulatedMonitor
@@ -96,6 +101,31 @@ def build_adapter(cfg: MonitorConfig) -> Adapter:
     raise NotImplementedError(f"monitor kind {cfg.kind!r}")  # pragma: no cover - union is exhaustive
 
 
+def scenario_phase(adapter: SimulatedAdapter) -> Callable[[], str | None] | None:
+    """For a simulated bay playing a scenario: the phase its regimen implies now (until sessions exist)."""
+    from simulators.patient import SimulatedPatient
+
+    source = adapter.source
+    if not isinstance(source, SimulatedPatient):
+        return None
+
+    def phase() -> str | None:
+        t = adapter.scenario_time
+        return None if t is None else source.phase_at(t)
+
+    return phase
+
+
+async def _tick_alarms(alarms: AlarmService, interval_s: float = 1.0) -> None:
+    """Run the alarm timers (delays, staleness, escalation, audio pause) once a second."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            alarms.tick()
+        except Exception:  # a bug in one evaluation must not stop alarm timing for every bay
+            log.exception("alarm tick failed")
+
+
 def create_app(settings: Settings) -> FastAPI:
     """The Vigil server for ``settings``; services start and stop with the app's lifespan."""
 
@@ -112,7 +142,10 @@ def create_app(settings: Settings) -> FastAPI:
             stale_after_s=settings.stale_after_s,
             offline_after_s=settings.offline_after_s,
         )
-        pipeline = Pipeline(store, hub, Decimator(settings.station_wave_max_hz))
+        alarms = AlarmService(
+            AlarmEngine(load_profile(settings.alarm_profile)), (b.id for b in settings.bays), hub, store
+        )
+        pipeline = Pipeline(store, hub, Decimator(settings.station_wave_max_hz), alarms)
         supervisor = Supervisor(
             pipeline,
             stale_after_s=settings.stale_after_s,
@@ -123,9 +156,17 @@ def create_app(settings: Settings) -> FastAPI:
             locations=settings.locations,
         )
         for m in settings.monitors:
-            supervisor.add(build_adapter(m), bay=m.bay if isinstance(m, SimulatedMonitor | SerialMonitor) else None)
-        app.state.services = Services(settings, store, hub, pipeline, supervisor)
+            adapter = build_adapter(m)
+            supervisor.add(adapter, bay=m.bay if isinstance(m, SimulatedMonitor | SerialMonitor) else None)
+            if isinstance(m, SimulatedMonitor) and isinstance(adapter, SimulatedAdapter):
+                follow = scenario_phase(adapter)
+                if follow is not None:
+                    alarms.phase_source[m.bay] = follow
+                if m.speed != 1.0:
+                    alarms.clocks[m.bay] = adapter.device_now
+        app.state.services = Services(settings, store, hub, pipeline, supervisor, alarms)
         await supervisor.start()
+        ticker = asyncio.create_task(_tick_alarms(alarms), name="alarms:tick")
         log.info(
             "vigil started: %d bays, %d monitors, store %s",
             len(settings.bays),
@@ -135,6 +176,9 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
             await supervisor.stop()
             await store.close()
             log.info("vigil stopped; store closed (%d records committed)", store.committed_records)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.alarming import AlarmService
 from app.config import Settings
 from app.hub import Hub
 from app.ingest import Pipeline, Supervisor
@@ -19,3 +20,4 @@ class Services:
     hub: Hub
     pipeline: Pipeline
     supervisor: Supervisor
+    alarms: AlarmService

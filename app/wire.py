@@ -11,7 +11,8 @@ Device times (``VitalOut.t``, ``Wave.t0``) are on the device's clock; ``tr`` and
 
 1. On connect the client sends ``subscribe`` (bays, wave detail, optional resume point).
 2. The server answers ``hello`` (epoch, budgets, whether it resumed), then either the missed deltas
-   (resume) or a ``snapshot``, then deltas: ``vitals``, ``wave``, ``status``, ``device_alarm``.
+   (resume) or a ``snapshot``, then deltas: ``vitals``, ``wave``, ``status``, ``device_alarm``, ``alarms``
+   (the rule engine's events plus the bay's full active list, so a client never has to merge).
 3. ``heartbeat`` is sent when nothing else was sent for a second; its ``seq`` is the latest published.
 4. A client that cannot keep up gets a fresh ``snapshot`` (``reason`` "resync") in place of what it
    missed; waveform frames may be dropped for it (it sees a time gap), numerics are conflated to the
@@ -72,6 +73,41 @@ class DeviceAlarmOut(_Wire):
     active: bool
 
 
+class AlarmOut(_Wire):
+    """An active alarm of Vigil's own rule engine (IEC 60601-1-8 priority; latched until acknowledged)."""
+
+    alarm_id: str
+    rule_id: str
+    row: str  # CLINICAL.md Table 1 row the rule implements
+    priority: Literal["high", "medium", "low"]
+    category: Literal["physiological", "technical", "advisory"]
+    text: str  # e.g. "SpO2 LOW 86 < 90"
+    values: dict[str, float | None]
+    raised_at: float
+    priority_since: float
+    condition_active: bool  # False: the condition ended but the alarm is latched until acknowledged
+    latched: bool
+    acknowledged_at: float | None = None
+    acknowledged_by: str | None = None
+
+
+class AlarmEventOut(_Wire):
+    """Something that happened to an alarm (raised, escalated, acknowledged, cleared, audio paused ...)."""
+
+    kind: str
+    t: float
+    rule_id: str | None = None
+    alarm_id: str | None = None
+    priority: Literal["high", "medium", "low"] | None = None
+    previous_priority: Literal["high", "medium", "low"] | None = None
+    text: str = ""
+    values: dict[str, float | None] = Field(default_factory=dict)
+    user: str | None = None
+    notify: str | None = None  # e.g. "physician": escalations to show on remote screens with sound
+    due: float | None = None
+    time_to_ack_s: float | None = None
+
+
 class BayOut(_Wire):
     """Everything a screen needs to draw one bay from scratch."""
 
@@ -80,6 +116,9 @@ class BayOut(_Wire):
     devices: list[DeviceOut]
     vitals: list[VitalOut]
     device_alarms: list[DeviceAlarmOut]
+    alarms: list[AlarmOut] = Field(default_factory=list)
+    audio_paused_until: float | None = None
+    phase: str | None = None
 
 
 # ---- server → client -----------------------------------------------------------------------------
@@ -152,6 +191,17 @@ class DeviceAlarmMsg(_Envelope):
     alarm: DeviceAlarmOut
 
 
+class Alarms(_Envelope):
+    """The rule engine's events for a bay, with the bay's complete list of active alarms after them."""
+
+    type: Literal["alarms"] = "alarms"
+    bay: str
+    events: list[AlarmEventOut]
+    active: list[AlarmOut]
+    audio_paused_until: float | None = None
+    phase: str | None = None
+
+
 class Heartbeat(_Envelope):
     """Sent on an otherwise idle connection once a second; proves the link and carries server time."""
 
@@ -168,7 +218,7 @@ class Error(_Envelope):
 
 
 ServerMessage = Annotated[
-    Hello | Snapshot | Vitals | Wave | Status | DeviceAlarmMsg | Heartbeat | Error,
+    Hello | Snapshot | Vitals | Wave | Status | DeviceAlarmMsg | Alarms | Heartbeat | Error,
     Field(discriminator="type"),
 ]
 SERVER_MESSAGE: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)

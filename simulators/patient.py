@@ -185,6 +185,22 @@ class SimulatedPatient:
 
     # ---- drugs ------------------------------------------------------------------------------------
 
+    def phase_at(self, t: float) -> str:
+        """The session phase the scenario's regimen implies at t: baseline, premedication, infusion, recovery.
+
+        Stands in for the nurse's session workflow (issue 7) when a simulated bay is not run by a session.
+        """
+        regimen = self.scenario.regimen
+        minutes = t / 60.0
+        window = regimen.infusion_window_min
+        if window is not None and minutes >= window[1]:
+            return "recovery"
+        if window is not None and minutes >= window[0]:
+            return "infusion"
+        if regimen.midazolam_mg > 0 and minutes >= regimen.midazolam_at_min:
+            return "premedication"
+        return "baseline"
+
     def estimated_concentrations(self, t: float) -> dict[str, float]:
         """Model-estimated concentrations (ng/mL) at t: ketamine and midazolam, plasma and effect site."""
         cpk, cek = self.ketamine.concentrations(t)

@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Response, status
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
+from app.alarming import alarm_out, event_out
+from app.alarms.model import AckInput, AudioPauseInput, AudioResumeInput, Phase
 from app.api.deps import CurrentUser, Svc
-from app.wire import DeviceOut
+from app.services import Services
+from app.wire import AlarmEventOut, AlarmOut, DeviceOut
 from monitors import parameters
 from monitors.adapters.simulated import Fault, SimulatedAdapter
 
@@ -124,3 +127,91 @@ async def simulate_fault(device_id: str, body: FaultRequest, user: CurrentUser, 
             adapter.set_fault(body.fault)
             return Response(status_code=status.HTTP_204_NO_CONTENT)
     raise HTTPException(status.HTTP_404_NOT_FOUND, f"no simulated device {device_id!r}")
+
+
+# ---- alarms (Vigil's own rule engine) --------------------------------------------------------------
+
+
+class AckRequest(BaseModel):
+    """Acknowledge one alarm (by rule id) or every alarm of the bay."""
+
+    model_config = ConfigDict(extra="forbid")
+    rule_id: str = "all"
+
+
+class AudioPauseRequest(BaseModel):
+    """Pause the bay's alarm audio (duration capped by the profile; default from the profile)."""
+
+    model_config = ConfigDict(extra="forbid")
+    duration_s: float | None = Field(default=None, gt=0, le=3600)
+
+
+class PhaseRequest(BaseModel):
+    """Set the bay's session phase (until the session workflow sets it)."""
+
+    model_config = ConfigDict(extra="forbid")
+    phase: Phase
+
+
+class AlarmLogEntry(BaseModel):
+    """One row of the alarm log."""
+
+    bay: str | None
+    event: AlarmEventOut
+
+
+class BayAlarms(BaseModel):
+    """A bay's active alarms and its recent alarm log (newest first)."""
+
+    bay: str
+    phase: str
+    active: list[AlarmOut]
+    log: list[AlarmLogEntry]
+
+
+def _bay_or_404(svc: Services, bay: str) -> None:
+    if bay not in svc.alarms.states:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no bay {bay!r}")
+
+
+@router.get("/api/bays/{bay}/alarms")
+async def bay_alarms(bay: str, user: CurrentUser, svc: Svc, limit: int = 200) -> BayAlarms:
+    """Active alarms and the alarm log of a bay (with who acknowledged what, and how long it took)."""
+    _bay_or_404(svc, bay)
+    rows = await svc.store.alarm_events(bay=bay, limit=max(1, min(limit, 5_000)))
+    return BayAlarms(
+        bay=bay,
+        phase=svc.alarms.states[bay].phase.value,
+        active=[alarm_out(a) for a in svc.alarms.active(bay)],
+        log=[AlarmLogEntry(bay=b, event=event_out(e)) for b, e in rows],
+    )
+
+
+@router.post("/api/bays/{bay}/alarms/acknowledge")
+async def acknowledge(bay: str, body: AckRequest, user: CurrentUser, svc: Svc) -> list[AlarmEventOut]:
+    """Acknowledge an alarm (or all): latched alarms whose condition ended clear; the user is recorded."""
+    _bay_or_404(svc, bay)
+    return [event_out(e) for e in svc.alarms.apply(bay, [AckInput(rule_id=body.rule_id, user=user.name)])]
+
+
+@router.post("/api/bays/{bay}/alarms/audio-pause")
+async def audio_pause(bay: str, body: AudioPauseRequest, user: CurrentUser, svc: Svc) -> list[AlarmEventOut]:
+    """Pause alarm audio for the bay (visual signals go on); the user is recorded."""
+    _bay_or_404(svc, bay)
+    inp = AudioPauseInput(user=user.name, duration_s=body.duration_s)
+    return [event_out(e) for e in svc.alarms.apply(bay, [inp])]
+
+
+@router.post("/api/bays/{bay}/alarms/audio-resume")
+async def audio_resume(bay: str, user: CurrentUser, svc: Svc) -> list[AlarmEventOut]:
+    """End an audio pause early."""
+    _bay_or_404(svc, bay)
+    return [event_out(e) for e in svc.alarms.apply(bay, [AudioResumeInput(user=user.name)])]
+
+
+@router.post("/api/bays/{bay}/phase")
+async def set_phase(bay: str, body: PhaseRequest, user: CurrentUser, svc: Svc) -> list[AlarmEventOut]:
+    """Move the bay to a session phase (phase-gated rules follow it)."""
+    _bay_or_404(svc, bay)
+    svc.alarms.phase_source.pop(bay, None)  # a person decided: stop following the simulated scenario
+    return [event_out(e) for e in svc.alarms.set_phase(bay, body.phase)]

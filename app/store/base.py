@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from app.alarms.model import AlarmEvent
 from monitors.models import DeviceAlarm, DeviceStatus, RawMessage, Reading
 
 
@@ -21,7 +22,7 @@ class Record:
     """One item to record, with the bay it was bound to when it arrived (None if unbound)."""
 
     bay: str | None
-    item: Reading | DeviceStatus | DeviceAlarm | RawMessage
+    item: Reading | DeviceStatus | DeviceAlarm | RawMessage | AlarmEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +85,10 @@ class Store(Protocol):
         self, *, control_id: str | None = None, outcome: str | None = None, limit: int = 10_000
     ) -> list[RawMessage]:
         """Archived device messages in arrival order."""
+        ...
+
+    async def alarm_events(self, *, bay: str | None = None, limit: int = 1_000) -> list[tuple[str | None, AlarmEvent]]:
+        """The alarm log (bay, event), newest first."""
         ...
 
     async def count(self, table: str) -> int:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from app.alarms.model import AlarmEvent
 from app.store.base import Record, StoredReading, StoredStatus
 from monitors.models import (
     AlarmKind,
@@ -81,8 +82,20 @@ CREATE TABLE IF NOT EXISTS raw_messages (
     payload BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS raw_messages_control ON raw_messages (control_id);
+CREATE TABLE IF NOT EXISTS alarm_events (
+    id INTEGER PRIMARY KEY,
+    bay TEXT,
+    t REAL NOT NULL,
+    kind TEXT NOT NULL,
+    rule_id TEXT,
+    alarm_id TEXT,
+    priority TEXT,
+    user TEXT,
+    payload TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alarm_events_bay_t ON alarm_events (bay, t);
 """
-TABLES = ("readings", "device_status", "device_alarms", "raw_messages")
+TABLES = ("readings", "device_status", "device_alarms", "raw_messages", "alarm_events")
 
 _WRITE_ATTEMPTS = 3
 
@@ -212,6 +225,7 @@ class SQLiteStore:
         statuses: list[tuple[Any, ...]] = []
         alarms: list[tuple[Any, ...]] = []
         raws: list[tuple[Any, ...]] = []
+        events: list[tuple[Any, ...]] = []
         for rec in records:
             it = rec.item
             if isinstance(it, Reading):
@@ -229,6 +243,19 @@ class SQLiteStore:
                 )
             elif isinstance(it, DeviceStatus):
                 statuses.append((rec.bay, it.device_id, it.state.value, _ts(it.since), it.detail))
+            elif isinstance(it, AlarmEvent):
+                events.append(
+                    (
+                        rec.bay,
+                        _ts(it.t),
+                        it.kind.value,
+                        it.rule_id,
+                        it.alarm_id,
+                        None if it.priority is None else it.priority.value,
+                        it.user,
+                        it.model_dump_json(),
+                    )
+                )
             elif isinstance(it, RawMessage):
                 raws.append(
                     (
@@ -279,6 +306,12 @@ class SQLiteStore:
                     "INSERT INTO raw_messages (bay, protocol, source, received, control_id, outcome, detail,"
                     " device_id, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     raws,
+                )
+            if events:
+                conn.executemany(
+                    "INSERT INTO alarm_events (bay, t, kind, rule_id, alarm_id, priority, user, payload)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    events,
                 )
             conn.execute("COMMIT")
         except BaseException:
@@ -413,6 +446,18 @@ class SQLiteStore:
             )
             for r in rows
         ]
+
+    async def alarm_events(self, *, bay: str | None = None, limit: int = 1_000) -> list[tuple[str | None, AlarmEvent]]:
+        """The alarm log (bay, event), newest first."""
+        sql = "SELECT bay, payload FROM alarm_events"
+        args: list[Any] = []
+        if bay is not None:
+            sql += " WHERE bay = ?"
+            args.append(bay)
+        sql += " ORDER BY t DESC, id DESC LIMIT ?"
+        args.append(limit)
+        rows = await self._query(sql, args)
+        return [(r[0], AlarmEvent.model_validate_json(r[1])) for r in rows]
 
     async def count(self, table: str) -> int:
         """Rows in one of the record kinds."""

@@ -24,7 +24,17 @@ function alarmEntry(a, stale) {
   const mark = PRIORITY_MARK[a.priority] ?? '';
   if (mark) el.append(h('span', 'mark', mark));
   el.append(h('span', 'text', a.text || a.code));
-  el.append(h('span', 'src', stale ? `last known · ${a.device_id}` : a.device_id));
+  let src = a.device_id;
+  if (a.source === 'rule') {
+    el.dataset.rule = a.code;
+    el.classList.add('rule');
+    const notes = [];
+    if (a.latched || a.condition_active === false) notes.push('latched');
+    if (a.acknowledged_by) notes.push(`ack ${a.acknowledged_by}`);
+    src = notes.length ? notes.join(' · ') : 'Vigil';
+    if (a.acknowledged_at) el.classList.add('acked');
+  }
+  el.append(h('span', 'src', stale ? `last known · ${src}` : src));
   return el;
 }
 
@@ -55,7 +65,7 @@ class VigilAlarmBanner extends HTMLElement {
     const banners = deviceBanners(bay, now);
 
     // Rebuild the entries only when the set changed (keeps CSS flashing in phase); update timers in place.
-    const sig = JSON.stringify([stale, physio.map((a) => [a.device_id, a.code, a.priority, a.text]),
+    const sig = JSON.stringify([stale, physio.map((a) => [a.device_id, a.code, a.priority, a.text, a.acknowledged_by, a.latched]),
       tech.map((a) => [a.device_id, a.code, a.priority, a.text]), banners.map((b) => [b.device.device_id, b.kind])]);
     if (sig !== this._sig) {
       this._sig = sig;

@@ -107,12 +107,34 @@ export function waveState(store, bay, channel, now) {
   return 'live';
 }
 
-/** Active device alarms, highest priority first, then newest first. */
+/** A rule-engine alarm (AlarmOut) in the shape of a device alarm, marked source 'rule'. */
+function ruleAlarm(a) {
+  return {
+    source: 'rule',
+    device_id: 'Vigil',
+    code: a.rule_id,
+    priority: a.priority,
+    alarm_kind: a.category,
+    text: a.text,
+    t: a.priority_since,
+    active: true,
+    latched: a.latched,
+    condition_active: a.condition_active,
+    acknowledged_by: a.acknowledged_by,
+    acknowledged_at: a.acknowledged_at,
+  };
+}
+
+/** Active alarms (Vigil's rules and the devices' own), highest priority first, then newest first. */
 export function sortedAlarms(bay) {
   if (!bay) return [];
-  return [...bay.alarms.values()]
-    .filter((a) => a.active)
+  return [...(bay.ruleAlarms ?? []).map(ruleAlarm), ...[...bay.alarms.values()].filter((a) => a.active)]
     .sort((a, b) => (PRIORITY_RANK[b.priority] ?? 0) - (PRIORITY_RANK[a.priority] ?? 0) || b.t - a.t);
+}
+
+/** Rule alarms still waiting for an acknowledgement. */
+export function unacknowledged(bay) {
+  return (bay?.ruleAlarms ?? []).filter((a) => !a.acknowledged_at);
 }
 
 // Parameter names as devices spell them in alarm codes and texts (longest first so "SPO2" wins over "PR").

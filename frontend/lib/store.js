@@ -49,6 +49,12 @@ export class BayState {
     this.vitals = new Map();
     /** @type {Map<string, object>} device_id + code → DeviceAlarmOut (active only) */
     this.alarms = new Map();
+    /** Vigil's own rule-engine alarms (AlarmOut), highest priority first, as the server last listed them. */
+    this.ruleAlarms = [];
+    /** Recent rule-engine events, newest first (the bedside alarm log). */
+    this.alarmLog = [];
+    this.audioPausedUntil = null;
+    this.phase = null;
     /** @type {Map<string, WaveChannel>} */
     this.waves = new Map();
     /** @type {Map<string, number>} device_id → server time we last heard anything from it */
@@ -158,6 +164,7 @@ export class VigilStore extends EventTarget {
       wave: (m) => this.onWave(m),
       status: (m) => this.onStatus(m),
       device_alarm: (m) => this.onDeviceAlarm(m),
+      alarms: (m) => this.onAlarms(m),
       heartbeat: () => {},
       error: (m) => this.onError(m),
     };
@@ -205,6 +212,9 @@ export class VigilStore extends EventTarget {
       for (const v of bo.vitals ?? []) this._putVital(b, v);
       b.alarms = new Map();
       for (const a of bo.device_alarms ?? []) this._putAlarm(b, a);
+      b.ruleAlarms = bo.alarms ?? [];
+      b.audioPausedUntil = bo.audio_paused_until ?? null;
+      b.phase = bo.phase ?? null;
     }
     // A snapshot is the full state of the subscribed bays: anything else is no longer ours.
     const subscribed = this.hello?.bays;
@@ -285,6 +295,15 @@ export class VigilStore extends EventTarget {
     const d = m.device;
     b.devices.set(d.device_id, d);
     this._emit(m.bay, 'status');
+  }
+
+  onAlarms(m) {
+    const b = this.bay(m.bay);
+    b.ruleAlarms = m.active ?? [];
+    b.audioPausedUntil = m.audio_paused_until ?? null;
+    b.phase = m.phase ?? null;
+    b.alarmLog = [...(m.events ?? []).slice().reverse(), ...b.alarmLog].slice(0, 50);
+    this._emit(m.bay, 'alarm');
   }
 
   onDeviceAlarm(m) {

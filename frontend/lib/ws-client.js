@@ -12,7 +12,7 @@ import { ServerClock, localNow } from './clock.js';
 import { protocolError } from './notices.js';
 
 export const ENVELOPE_VERSION = 1;
-export const KNOWN_TYPES = Object.freeze(['hello', 'snapshot', 'vitals', 'wave', 'status', 'device_alarm', 'heartbeat', 'error']);
+export const KNOWN_TYPES = Object.freeze(['hello', 'snapshot', 'vitals', 'wave', 'status', 'device_alarm', 'alarms', 'heartbeat', 'error']);
 
 const BACKOFF_MIN_S = 0.5;
 const BACKOFF_MAX_S = 5;
@@ -20,7 +20,7 @@ const WATCHDOG_S = 5;
 // Messages whose seq marks a point in the hub's stream that we have applied. hello, heartbeat and error
 // are excluded: heartbeat's seq is "latest published" (not necessarily delivered to us), and hello/error
 // are per-connection messages whose seq says nothing about what we have applied.
-const RESUMABLE = new Set(['snapshot', 'vitals', 'wave', 'status', 'device_alarm']);
+const RESUMABLE = new Set(['snapshot', 'vitals', 'wave', 'status', 'device_alarm', 'alarms']);
 
 /** A message type for humans: the bare string, or JSON for anything else (missing, number, ...). */
 function typeName(type) {

@@ -3,6 +3,8 @@
 import { startLive } from '../lib/app.js';
 import { h } from '../lib/format.js';
 import '../components/vigil-alarm-banner.js';
+import '../components/vigil-alarm-controls.js';
+import '../components/vigil-alarm-log.js';
 import '../components/vigil-connection-banner.js';
 import '../components/vigil-device-list.js';
 import '../components/vigil-header.js';

@@ -119,11 +119,20 @@ class SimulatedAdapter(Adapter):
         self._wall = wall
         self.fault = Fault.NONE
         self._open = False
+        #: Scenario time (s) of the latest tick, None before the first: lets the app follow the scenario.
+        self.scenario_time: float | None = None
+        self._origin: datetime | None = None
 
     @property
     def source(self) -> SignalSource:
         """The physiology this monitor reads (e.g. for the app's estimated concentrations)."""
         return self._source
+
+    def device_now(self) -> datetime | None:
+        """The device clock at the latest tick (runs ``speed`` times faster than the wall clock)."""
+        if self._origin is None or self.scenario_time is None:
+            return None
+        return self._origin + timedelta(seconds=self.scenario_time)
 
     def set_fault(self, fault: Fault) -> None:
         """Inject (or clear) a fault; takes effect at the next tick."""
@@ -149,6 +158,7 @@ class SimulatedAdapter(Adapter):
         start_mono = self._clock()
         # wall time of scenario time 0, so that t_device = origin + t for every item
         origin = self._wall() - timedelta(seconds=self._offset_s)
+        self._origin = origin
         off = self._offset_s
         sent = {ch: math.floor(off * fs) for ch, (fs, _) in self._channels.items()}  # next sample per channel
         next_numerics = off
@@ -162,6 +172,7 @@ class SimulatedAdapter(Adapter):
             if delay > 0:
                 await asyncio.sleep(delay)
             now_t = off + (self._clock() - start_mono) * self._speed
+            self.scenario_time = now_t
             conditions = set(self._source.conditions(now_t))
             silent = self.fault is Fault.SILENT or "disconnected" in conditions
             if not silent and (alarms := self._alarm_changes(reported, conditions, origin, now_t)):
