@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import socket
 import sys
 from pathlib import Path
 
@@ -19,7 +20,25 @@ from app.main import create_app
 log = logging.getLogger("vigil")
 
 
+class StartupError(Exception):
+    """The server could not start (port taken, store unusable); the message says why."""
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Bind the HTTP socket ourselves, so a taken port is a clear message rather than a traceback."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise StartupError(f"cannot listen on {host}:{port}: {e.strerror} (choose another with --port)") from None
+    return sock
+
+
 async def _serve(settings: Settings, banner: str) -> None:
+    sock = _bind(settings.host, settings.port)
     app = create_app(settings)
     config = uvicorn.Config(
         app,
@@ -54,9 +73,15 @@ async def _serve(settings: Settings, banner: str) -> None:
                 lines.append(f"  HL7 MLLP listener {adapter.name}: {listening}")
         print("\n".join(lines), flush=True)
 
+    async def serve() -> None:
+        try:
+            await server.serve(sockets=[sock])
+        except SystemExit as e:  # uvicorn exits this way when the app's startup fails (logged above)
+            raise StartupError("the server failed to start (see the log above)") from e
+
     async with asyncio.TaskGroup() as tg:
         tg.create_task(announce(), name="cli:announce")
-        tg.create_task(server.serve(), name="cli:uvicorn")
+        tg.create_task(serve(), name="cli:uvicorn")
 
 
 def simulate_settings(
@@ -191,9 +216,15 @@ def main(argv: list[str] | None = None) -> int:
     except (ValidationError, FileNotFoundError, ValueError) as e:
         print(f"vigil: invalid configuration:\n{e}", file=sys.stderr)
         return 2
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_serve(settings, banner))
-    return 0
+    failed: list[str] = []
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_serve(settings, banner))
+    except* StartupError as group:
+        failed = [str(e) for e in group.exceptions]
+    for message in failed:
+        print(f"vigil: {message}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -150,3 +150,21 @@ def test_simulate_to_refuses_unknown_targets(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert res.returncode == 2 and "--dialect" in res.stderr
+
+
+def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        res = subprocess.run(
+            [*VIGIL, "demo", "--port", str(port), "--no-hl7", "--db", str(tmp_path / "d.sqlite3")],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            cwd=tmp_path,
+        )
+    assert res.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in res.stderr and "Traceback" not in res.stderr
