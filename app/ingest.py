@@ -124,7 +124,14 @@ class Pipeline:
         return fut
 
     def _publish_wave(self, bay: str, w: WaveformChunk) -> None:
+        """The chunk at full rate (bedside screens), and its decimated form once a block is ready (stations)."""
         t0 = w.t0.timestamp()
+        self._wave(bay, w, t0, w.fs, list(w.samples), decimated=False)
+        dec = self.decimator.feed((w.device_id, w.channel), t0, w.fs, w.samples)
+        if dec is not None:
+            self._wave(bay, w, *dec, decimated=True)
+
+    def _wave(self, bay: str, w: WaveformChunk, t0: float, fs: float, samples: list[int], *, decimated: bool) -> None:
         self.hub.publish(
             Wave(
                 seq=0,
@@ -133,31 +140,13 @@ class Pipeline:
                 device_id=w.device_id,
                 channel=w.channel,
                 t0=t0,
-                fs=w.fs,
+                fs=fs,
                 gain=w.gain,
                 unit=w.unit,
-                samples=list(w.samples),
-                decimated=False,
+                samples=samples,
+                decimated=decimated,
             )
         )
-        dec = self.decimator.feed((w.device_id, w.channel), t0, w.fs, w.samples)
-        if dec is not None:
-            dt0, dfs, dsamples = dec
-            self.hub.publish(
-                Wave(
-                    seq=0,
-                    t=0,
-                    bay=bay,
-                    device_id=w.device_id,
-                    channel=w.channel,
-                    t0=dt0,
-                    fs=dfs,
-                    gain=w.gain,
-                    unit=w.unit,
-                    samples=dsamples,
-                    decimated=True,
-                )
-            )
 
     def _committed(self, fut: asyncio.Future[None], n: int) -> None:
         self.pending_records -= n

@@ -330,6 +330,14 @@ class SQLiteStore:
 
         return await asyncio.get_running_loop().run_in_executor(self._rexec, run)
 
+    async def _select(
+        self, head: str, filters: Sequence[tuple[str, Any]], order: str, limit: int
+    ) -> list[tuple[Any, ...]]:
+        """``head`` WHERE the clauses whose value is not None ORDER BY ``order`` LIMIT ``limit``."""
+        used = [(clause, value) for clause, value in filters if value is not None]
+        sql = head + (" WHERE " + " AND ".join(c for c, _ in used) if used else "") + f" ORDER BY {order} LIMIT ?"
+        return await self._query(sql, [v for _, v in used] + [limit])
+
     async def readings(
         self,
         *,
@@ -341,24 +349,18 @@ class SQLiteStore:
         limit: int = 10_000,
     ) -> list[StoredReading]:
         """Readings in device-time order, filtered by any of the arguments."""
-        where: list[str] = []
-        args: list[Any] = []
-        for column, value in (("bay", bay), ("device_id", device_id), ("param", param)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
-        if since is not None:
-            where.append("t_device >= ?")
-            args.append(_ts(since))
-        if until is not None:
-            where.append("t_device < ?")
-            args.append(_ts(until))
-        sql = "SELECT bay, device_id, param, value, unit, quality, t_device, t_received FROM readings"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY t_device, id LIMIT ?"
-        args.append(limit)
-        rows = await self._query(sql, args)
+        rows = await self._select(
+            "SELECT bay, device_id, param, value, unit, quality, t_device, t_received FROM readings",
+            [
+                ("bay = ?", bay),
+                ("device_id = ?", device_id),
+                ("param = ?", param),
+                ("t_device >= ?", None if since is None else _ts(since)),
+                ("t_device < ?", None if until is None else _ts(until)),
+            ],
+            "t_device, id",
+            limit,
+        )
         return [
             StoredReading(
                 bay=r[0],
@@ -377,14 +379,12 @@ class SQLiteStore:
 
     async def statuses(self, *, device_id: str | None = None, limit: int = 10_000) -> list[StoredStatus]:
         """Device status changes in time order."""
-        sql = "SELECT bay, device_id, state, since, detail FROM device_status"
-        args: list[Any] = []
-        if device_id is not None:
-            sql += " WHERE device_id = ?"
-            args.append(device_id)
-        sql += " ORDER BY since, id LIMIT ?"
-        args.append(limit)
-        rows = await self._query(sql, args)
+        rows = await self._select(
+            "SELECT bay, device_id, state, since, detail FROM device_status",
+            [("device_id = ?", device_id)],
+            "since, id",
+            limit,
+        )
         return [
             StoredStatus(
                 bay=r[0], status=DeviceStatus(device_id=r[1], state=DeviceState(r[2]), since=_dt(r[3]), detail=r[4])
@@ -394,14 +394,12 @@ class SQLiteStore:
 
     async def device_alarms(self, *, device_id: str | None = None, limit: int = 10_000) -> list[DeviceAlarm]:
         """Device-reported alarms in time order."""
-        sql = "SELECT device_id, code, priority, alarm_kind, text, t, active FROM device_alarms"
-        args: list[Any] = []
-        if device_id is not None:
-            sql += " WHERE device_id = ?"
-            args.append(device_id)
-        sql += " ORDER BY t, id LIMIT ?"
-        args.append(limit)
-        rows = await self._query(sql, args)
+        rows = await self._select(
+            "SELECT device_id, code, priority, alarm_kind, text, t, active FROM device_alarms",
+            [("device_id = ?", device_id)],
+            "t, id",
+            limit,
+        )
         return [
             DeviceAlarm(
                 device_id=r[0],
@@ -419,20 +417,12 @@ class SQLiteStore:
         self, *, control_id: str | None = None, outcome: str | None = None, limit: int = 10_000
     ) -> list[RawMessage]:
         """Archived device messages in arrival order."""
-        where: list[str] = []
-        args: list[Any] = []
-        if control_id is not None:
-            where.append("control_id = ?")
-            args.append(control_id)
-        if outcome is not None:
-            where.append("outcome = ?")
-            args.append(outcome)
-        sql = "SELECT protocol, source, received, control_id, outcome, detail, device_id, payload FROM raw_messages"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY id LIMIT ?"
-        args.append(limit)
-        rows = await self._query(sql, args)
+        rows = await self._select(
+            "SELECT protocol, source, received, control_id, outcome, detail, device_id, payload FROM raw_messages",
+            [("control_id = ?", control_id), ("outcome = ?", outcome)],
+            "id",
+            limit,
+        )
         return [
             RawMessage(
                 protocol=r[0],
@@ -449,14 +439,7 @@ class SQLiteStore:
 
     async def alarm_events(self, *, bay: str | None = None, limit: int = 1_000) -> list[tuple[str | None, AlarmEvent]]:
         """The alarm log (bay, event), newest first."""
-        sql = "SELECT bay, payload FROM alarm_events"
-        args: list[Any] = []
-        if bay is not None:
-            sql += " WHERE bay = ?"
-            args.append(bay)
-        sql += " ORDER BY t DESC, id DESC LIMIT ?"
-        args.append(limit)
-        rows = await self._query(sql, args)
+        rows = await self._select("SELECT bay, payload FROM alarm_events", [("bay = ?", bay)], "t DESC, id DESC", limit)
         return [(r[0], AlarmEvent.model_validate_json(r[1])) for r in rows]
 
     async def count(self, table: str) -> int:
