@@ -71,6 +71,7 @@ class Hl7MllpMonitor(_Conf):
     tls_cert: Path | None = None
     tls_key: Path | None = None
     idle_timeout_s: float = Field(default=600.0, gt=0)  # close connections silent for this long
+    max_connections: int = Field(default=256, ge=1)  # more are refused (a misbehaving sender cannot exhaust us)
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Self:

@@ -83,6 +83,7 @@ def build_adapter(cfg: MonitorConfig) -> Adapter:
             allow_from=cfg.allow_from,
             ssl_context=context,
             idle_timeout_s=cfg.idle_timeout_s,
+            max_connections=cfg.max_connections,
         )
     if isinstance(cfg, SerialMonitor):
         from monitors.adapters.serial import SerialAdapter

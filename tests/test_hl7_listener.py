@@ -319,3 +319,24 @@ async def test_tls_listener_accepts_tls_clients(tmp_path: Path) -> None:
             answer = b""
         assert b"MSA" not in answer
         writer.close()
+
+
+async def test_connections_beyond_the_limit_are_refused(tmp_path: Path) -> None:
+    base = small_settings(tmp_path, bays=1)
+    settings = base.model_copy(update={"monitors": [Hl7MllpMonitor(name="hl7", port=0, max_connections=2)]})
+    async with running_server(settings) as srv:
+        port = await hl7_port(srv)
+        held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
+        await asyncio.sleep(0.1)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            extra = await asyncio.wait_for(reader.read(), 5)
+        except ConnectionResetError:
+            extra = b""
+        assert extra == b""
+        writer.close()
+        for _, w in held:
+            w.close()
+        await asyncio.sleep(0.1)
+        [ack] = await exchange(port, [oru("AFTERMAX")])  # room again once they are gone
+        assert msa(ack) == ("AA", "AFTERMAX")

@@ -62,6 +62,7 @@ class Hl7MllpAdapter(Adapter):
         ssl_context: ssl.SSLContext | None = None,
         idle_timeout_s: float = 600.0,
         commit_timeout_s: float = 10.0,
+        max_connections: int = 256,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.name = name
@@ -72,6 +73,7 @@ class Hl7MllpAdapter(Adapter):
         self._ssl = ssl_context
         self._idle = idle_timeout_s
         self._commit_timeout = commit_timeout_s
+        self._max_connections = max_connections
         self._wall = wall
         self._server: asyncio.Server | None = None
         self._queue: asyncio.Queue[Batch] = asyncio.Queue(maxsize=1_000)
@@ -140,6 +142,15 @@ class Hl7MllpAdapter(Adapter):
             if host not in self._refused_logged:
                 log.warning("HL7 %s: connection from %s refused (not in allow_from)", self.name, host)
                 self._refused_logged.add(host)
+            writer.close()
+            return
+        if len(self._conns) >= self._max_connections:
+            self.stats.refused_connections += 1
+            if "max" not in self._refused_logged:
+                log.warning(
+                    "HL7 %s: connection from %s refused: %d connections open", self.name, peer_s, len(self._conns)
+                )
+                self._refused_logged.add("max")
             writer.close()
             return
         self._conns.add(task)
