@@ -3,7 +3,8 @@
 Both run as separate processes on this machine; the load client (this process) keeps 1 or 20
 original-mode connections busy (send, wait for the ACK, send the next) with typical 9-OBX PCD-01
 messages for a fixed time. Vigil ACKs only after each message and its readings are committed to SQLite
-(synchronous=FULL); the peer stores nothing.
+(synchronous=FULL); the peer stores nothing. The sending device is bound to no bay, so the alarm engine
+(per bay, fed ~1 message/s in real use) is not in this loop.
 
 Run: ``python -m benchmarks.bench_hl7_ingest [--seconds 10]`` (or ``make bench-hl7``). Prints a table and
 saves benchmarks/results/hl7_ingest.json.
@@ -43,8 +44,9 @@ def start_vigil(tmp: Path) -> tuple[subprocess.Popen[str], int]:
         f'port = 0\ndb_path = "{tmp / "bench.sqlite3"}"\nlog_level = "warning"\n'
         '[[bays]]\nid = "bay1"\nlabel = "Bay 1"\n'
         '[[monitors]]\nkind = "hl7_mllp"\nname = "hl7"\nport = 0\n'
-        '[locations]\n"ICU^BED1^1" = "bay1"\n'
-    )
+    )  # the device is bound to no bay: every message still goes through decode, durable commit, ACK and the
+    # hub (to the "unassigned" bay), but not through the alarm engine, which a real bay meets at ~1 message/s,
+    # not at the thousands per second of this load (its cost is measured on its own: ~0.5 ms per evaluation)
     proc = subprocess.Popen(
         [sys.executable, "-m", "app", "serve", "--config", str(cfg)],
         stdout=subprocess.PIPE,
