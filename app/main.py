@@ -19,6 +19,7 @@ from app.alarming import AlarmService
 from app.alarms.engine import AlarmEngine
 from app.alarms.profile import load_profile
 from app.api import routes, ws
+from app.api import sessions as session_routes
 from app.api.deps import current_user
 from app.config import Hl7MllpMonitor, MonitorConfig, SerialMonitor, Settings, SimulatedMonitor
 from app.decimate import Decimator
@@ -26,6 +27,7 @@ from app.hub import InProcessHub
 from app.ingest import Pipeline, Supervisor
 from app.live import LiveState
 from app.services import Services
+from app.sessions.service import SessionService
 from app.store.sqlite import SQLiteStore
 from monitors.adapters.simulated import SimulatedAdapter
 from monitors.base import Adapter
@@ -165,7 +167,9 @@ def create_app(settings: Settings) -> FastAPI:
                     alarms.phase_source[m.bay] = follow
                 if m.speed != 1.0:
                     alarms.clocks[m.bay] = adapter.device_now
-        app.state.services = Services(settings, store, hub, pipeline, supervisor, alarms)
+        sessions = SessionService(store, alarms, hub)
+        await sessions.load()  # after the scenario phase sources: an open session takes its bay back
+        app.state.services = Services(settings, store, hub, pipeline, supervisor, alarms, sessions)
         await supervisor.start()
         ticker = asyncio.create_task(_tick_alarms(alarms), name="alarms:tick")
         log.info(
@@ -186,6 +190,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="Vigil", version="0.1.0", lifespan=lifespan, dependencies=[Depends(current_user)])
     app.include_router(routes.router)
+    app.include_router(session_routes.router)
     app.include_router(ws.router)
 
     @app.get("/vendor/plotly.min.js", include_in_schema=False)

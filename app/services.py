@@ -8,6 +8,7 @@ from app.alarming import AlarmService
 from app.config import Settings
 from app.hub import Hub
 from app.ingest import Pipeline, Supervisor
+from app.sessions.service import SessionService
 from app.store import Store
 
 
@@ -21,3 +22,4 @@ class Services:
     pipeline: Pipeline
     supervisor: Supervisor
     alarms: AlarmService
+    sessions: SessionService | None = None

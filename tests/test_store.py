@@ -8,6 +8,8 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from app.store import Record
 from app.store.sqlite import SQLiteStore
 from monitors.models import DeviceAlarm, DeviceState, DeviceStatus, Priority, Quality, Reading
@@ -94,3 +96,27 @@ async def test_append_to_closed_store_fails_loudly(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "s.sqlite3")
     fut = store.append([Record("bay1", hr(0))])
     assert isinstance(fut.exception(), RuntimeError)
+
+
+async def test_a_refused_append_does_not_take_other_appends_down_with_it(tmp_path: Path) -> None:
+    from datetime import date
+
+    from app.sessions.model import Patient
+
+    store = SQLiteStore(tmp_path / "s.sqlite3", gather_s=0.05)
+    await store.open()
+    try:
+        p = Patient(
+            identifier="MRN1", name="A B", birth_date=date(1970, 1, 1), id="p1", created_at=T0, created_by="nurse"
+        )
+        await store.append([Record(None, p)])
+        # In one group commit: readings, a duplicate patient (UNIQUE identifier), more readings.
+        before = store.append([Record("bay1", hr(1))])
+        dup = store.append([Record(None, p.model_copy(update={"id": "p2"}))])
+        after = store.append([Record("bay1", hr(2))])
+        await asyncio.gather(before, after)
+        with pytest.raises(sqlite3.IntegrityError):
+            await dup
+        assert [r.reading.value for r in await store.readings(bay="bay1")] == [61, 62]
+    finally:
+        await store.close()

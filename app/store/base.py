@@ -14,7 +14,11 @@ from datetime import datetime
 from typing import Protocol
 
 from app.alarms.model import AlarmEvent
+from app.sessions.model import BaselineRecorded, ChartEntry, Patient, PhaseChanged, PumpEvent, SessionCreated
 from monitors.models import DeviceAlarm, DeviceStatus, RawMessage, Reading
+
+#: Session events as stored (``app.sessions.model.SessionEvent`` without the discriminator annotation).
+StoredSessionEvent = SessionCreated | PhaseChanged | BaselineRecorded | PumpEvent | ChartEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +26,7 @@ class Record:
     """One item to record, with the bay it was bound to when it arrived (None if unbound)."""
 
     bay: str | None
-    item: Reading | DeviceStatus | DeviceAlarm | RawMessage | AlarmEvent
+    item: Reading | DeviceStatus | DeviceAlarm | RawMessage | AlarmEvent | Patient | StoredSessionEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +93,14 @@ class Store(Protocol):
 
     async def alarm_events(self, *, bay: str | None = None, limit: int = 1_000) -> list[tuple[str | None, AlarmEvent]]:
         """The alarm log (bay, event), newest first."""
+        ...
+
+    async def patients(self) -> list[Patient]:
+        """Every registered patient, in registration order."""
+        ...
+
+    async def session_events(self, *, session_id: str | None = None) -> list[StoredSessionEvent]:
+        """Session events (all sessions, or one) in the order they were recorded."""
         ...
 
     async def count(self, table: str) -> int:

@@ -18,8 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter
+
 from app.alarms.model import AlarmEvent
-from app.store.base import Record, StoredReading, StoredStatus
+from app.sessions.model import Patient, SessionCreated, SessionEvent
+from app.store.base import Record, StoredReading, StoredSessionEvent, StoredStatus
 from monitors.models import (
     AlarmKind,
     DeviceAlarm,
@@ -94,8 +97,41 @@ CREATE TABLE IF NOT EXISTS alarm_events (
     payload TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS alarm_events_bay_t ON alarm_events (bay, t);
+CREATE TABLE IF NOT EXISTS patients (
+    id TEXT PRIMARY KEY,
+    identifier TEXT NOT NULL UNIQUE,
+    created REAL NOT NULL,
+    payload TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    patient_id TEXT NOT NULL,
+    bay TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_patient ON sessions (patient_id, created);
+CREATE TABLE IF NOT EXISTS session_events (
+    id INTEGER PRIMARY KEY,
+    session_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    t REAL NOT NULL,
+    kind TEXT NOT NULL,
+    user TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    UNIQUE (session_id, seq)
+);
 """
-TABLES = ("readings", "device_status", "device_alarms", "raw_messages", "alarm_events")
+TABLES = (
+    "readings",
+    "device_status",
+    "device_alarms",
+    "raw_messages",
+    "alarm_events",
+    "patients",
+    "sessions",
+    "session_events",
+)
+_SESSION_EVENT: TypeAdapter[StoredSessionEvent] = TypeAdapter(SessionEvent)
 
 _WRITE_ATTEMPTS = 3
 
@@ -189,7 +225,6 @@ class SQLiteStore:
         await self.append(())
 
     async def _write_loop(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
             if self._gather > 0:
@@ -198,25 +233,41 @@ class SQLiteStore:
             self._wake.clear()
             batch, self._pending = self._pending, []
             records = [r for recs, _ in batch for r in recs]
-            error: BaseException | None = None
-            for attempt in range(1, _WRITE_ATTEMPTS + 1):
-                try:
-                    await loop.run_in_executor(self._wexec, self._write_sync, records)
-                    error = None
-                    break
-                except sqlite3.Error as e:  # locked, disk full, I/O error
-                    error = e
-                    log.error("store commit failed (attempt %d/%d): %s", attempt, _WRITE_ATTEMPTS, e)
-                    await asyncio.sleep(0.1 * attempt)
-            for _, fut in batch:
-                if fut.done():
-                    continue
-                if error is None:
-                    fut.set_result(None)
-                else:
-                    fut.set_exception(error)
-            if error is None:
-                self.committed_records += len(records)
+            error = await self._commit(records)
+            if isinstance(error, sqlite3.IntegrityError) and len(batch) > 1:
+                # One append broke a constraint: commit the appends one by one so that only it fails and
+                # the others (readings of other devices, say) are not lost with it.
+                for recs, fut in batch:
+                    self._settle(fut, len(recs), await self._commit(list(recs), attempts=1))
+                continue
+            for recs, fut in batch:
+                self._settle(fut, len(recs), error)
+
+    async def _commit(self, records: list[Record], attempts: int = _WRITE_ATTEMPTS) -> BaseException | None:
+        """Write records in one transaction, retrying transient errors; the error if it finally failed."""
+        loop = asyncio.get_running_loop()
+        error: BaseException | None = None
+        for attempt in range(1, attempts + 1):
+            try:
+                await loop.run_in_executor(self._wexec, self._write_sync, records)
+                return None
+            except sqlite3.IntegrityError as e:  # will not succeed by retrying
+                log.error("store commit refused: %s", e)
+                return e
+            except sqlite3.Error as e:  # locked, disk full, I/O error
+                error = e
+                log.error("store commit failed (attempt %d/%d): %s", attempt, attempts, e)
+                await asyncio.sleep(0.1 * attempt)
+        return error
+
+    def _settle(self, fut: asyncio.Future[None], n: int, error: BaseException | None) -> None:
+        if fut.done():
+            return
+        if error is None:
+            self.committed_records += n
+            fut.set_result(None)
+        else:
+            fut.set_exception(error)
 
     def _write_sync(self, records: list[Record]) -> None:
         conn = self._wconn
@@ -226,8 +277,19 @@ class SQLiteStore:
         alarms: list[tuple[Any, ...]] = []
         raws: list[tuple[Any, ...]] = []
         events: list[tuple[Any, ...]] = []
+        patients: list[tuple[Any, ...]] = []
+        sessions: list[tuple[Any, ...]] = []
+        session_events: list[tuple[Any, ...]] = []
         for rec in records:
             it = rec.item
+            if isinstance(it, Patient):
+                patients.append((it.id, it.identifier, _ts(it.created_at), it.model_dump_json()))
+                continue
+            if isinstance(it, SessionCreated):
+                sessions.append((it.session_id, it.patient_id, it.bay, _ts(it.t)))
+            if not isinstance(it, Reading | DeviceStatus | AlarmEvent | RawMessage | DeviceAlarm):
+                session_events.append((it.session_id, it.seq, _ts(it.t), it.kind, it.user, it.model_dump_json()))
+                continue
             if isinstance(it, Reading):
                 readings.append(
                     (
@@ -312,6 +374,17 @@ class SQLiteStore:
                     "INSERT INTO alarm_events (bay, t, kind, rule_id, alarm_id, priority, user, payload)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     events,
+                )
+            if patients:
+                conn.executemany(
+                    "INSERT INTO patients (id, identifier, created, payload) VALUES (?, ?, ?, ?)", patients
+                )
+            if sessions:
+                conn.executemany("INSERT INTO sessions (id, patient_id, bay, created) VALUES (?, ?, ?, ?)", sessions)
+            if session_events:
+                conn.executemany(
+                    "INSERT INTO session_events (session_id, seq, t, kind, user, payload) VALUES (?, ?, ?, ?, ?, ?)",
+                    session_events,
                 )
             conn.execute("COMMIT")
         except BaseException:
@@ -441,6 +514,22 @@ class SQLiteStore:
         """The alarm log (bay, event), newest first."""
         rows = await self._select("SELECT bay, payload FROM alarm_events", [("bay = ?", bay)], "t DESC, id DESC", limit)
         return [(r[0], AlarmEvent.model_validate_json(r[1])) for r in rows]
+
+    async def patients(self) -> list[Patient]:
+        """Every registered patient, in registration order."""
+        rows = await self._query("SELECT payload FROM patients ORDER BY created, rowid", ())
+        return [Patient.model_validate_json(r[0]) for r in rows]
+
+    async def session_events(self, *, session_id: str | None = None) -> list[StoredSessionEvent]:
+        """Session events (all sessions, or one) in the order they were recorded."""
+        sql = "SELECT payload FROM session_events"
+        args: list[Any] = []
+        if session_id is not None:
+            sql += " WHERE session_id = ?"
+            args.append(session_id)
+        sql += " ORDER BY id"
+        rows = await self._query(sql, args)
+        return [_SESSION_EVENT.validate_json(r[0]) for r in rows]
 
     async def count(self, table: str) -> int:
         """Rows in one of the record kinds."""

@@ -1,0 +1,1 @@
+"""Session workflow tests (issue 7)."""
