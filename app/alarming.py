@@ -125,14 +125,17 @@ class AlarmService:
             return
         inputs: list[AlarmInput] = []
         readings = [it for it in items if isinstance(it, Reading)]
+        now: datetime | None = None
         if readings:
             inputs.append(ReadingsInput.from_readings(readings))
+            if bay in self.clocks:  # an accelerated simulated device: its own clock is the true one
+                now = max(r.t_device for r in readings)
         for it in items:
             if isinstance(it, DeviceStatus):
                 inputs.append(DeviceStatusInput.from_status(it))
             elif isinstance(it, DeviceAlarm):
                 inputs.append(DeviceConditionInput.from_alarm(it))
-        self.apply(bay, inputs)
+        self.apply(bay, inputs, now)
 
     def set_phase(self, bay: str, phase: Phase, now: datetime | None = None) -> list[AlarmEvent]:
         """The session moved to another phase."""

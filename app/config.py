@@ -43,6 +43,8 @@ class SimulatedMonitor(_Conf):
     chunk_s: float = Field(default=0.2, gt=0, le=2)
     nibp_interval_s: float = Field(default=180.0, gt=0)  # cuff cycle; ASA: BP at least every 5 min
     nibp_first_s: float = Field(default=5.0, ge=0)
+    #: Send ECG/pleth/CO2 waveforms (off for fast alarm-regression runs, where only the numerics matter).
+    waveforms: bool = True
     #: Scenario from simulators/scenarios/ (None: a plain resting patient without drugs).
     scenario: str | None = "uneventful"
     speed: float = Field(default=1.0, gt=0, le=1000)  # 60 = one simulated minute per second

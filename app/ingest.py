@@ -65,6 +65,7 @@ class Pipeline:
         self.hub = hub
         self.decimator = decimator
         self.alarms = alarms
+        self.alarm_failures = 0
         self.pending_records = 0
         self.store_failures = 0
         self._failing = False
@@ -120,7 +121,12 @@ class Pipeline:
             self.hub.publish(Vitals(seq=0, t=0, bay=b, device_id=dev, readings=vitals))
         if self.alarms is not None:  # after the data itself, so screens see the values an alarm names
             for b, its in for_alarms.items():
-                self.alarms.on_items(b, its)
+                try:
+                    self.alarms.on_items(b, its)
+                except Exception:  # a bug in alarm evaluation must not stop recording and display
+                    self.alarm_failures += 1
+                    if self.alarm_failures == 1 or self.alarm_failures % 1000 == 0:
+                        log.exception("alarm evaluation failed for bay %s (%d failures)", b, self.alarm_failures)
         return fut
 
     def _publish_wave(self, bay: str, w: WaveformChunk) -> None:

@@ -63,7 +63,7 @@ def build_adapter(cfg: MonitorConfig) -> Adapter:
             name=cfg.name,
             device_id=cfg.device_id,
             source=source,
-            channels=CHANNELS,
+            channels=CHANNELS if cfg.waveforms else {},
             chunk_s=cfg.chunk_s,
             nibp_interval_s=cfg.nibp_interval_s,
             nibp_first_s=cfg.nibp_first_s,

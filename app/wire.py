@@ -79,7 +79,7 @@ class AlarmOut(_Wire):
     alarm_id: str
     rule_id: str
     row: str  # CLINICAL.md Table 1 row the rule implements
-    priority: Literal["high", "medium", "low"]
+    priority: Literal["high", "medium", "low", "info"]  # info: a log marker (e.g. sentinel event), no signal
     category: Literal["physiological", "technical", "advisory"]
     text: str  # e.g. "SpO2 LOW 86 < 90"
     values: dict[str, float | None]
@@ -98,8 +98,8 @@ class AlarmEventOut(_Wire):
     t: float
     rule_id: str | None = None
     alarm_id: str | None = None
-    priority: Literal["high", "medium", "low"] | None = None
-    previous_priority: Literal["high", "medium", "low"] | None = None
+    priority: Literal["high", "medium", "low", "info"] | None = None
+    previous_priority: Literal["high", "medium", "low", "info"] | None = None
     text: str = ""
     values: dict[str, float | None] = Field(default_factory=dict)
     user: str | None = None
