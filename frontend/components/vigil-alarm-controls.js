@@ -30,11 +30,19 @@ class VigilAlarmControls extends HTMLElement {
       this._pause.type = 'button';
       this._paused = h('span', 'audio-paused');
       this._status = h('span', 'alarm-action-status');
+      // Discoverable shortcuts: visible "(A)" in the label, a tooltip, and aria-keyshortcuts for assistive tech.
+      this._ack.setAttribute('aria-keyshortcuts', 'A');
+      this._ack.title = 'Acknowledge every alarm of this bay (key A); silences their sound, they stay listed while active';
+      this._pause.setAttribute('aria-keyshortcuts', 'P R');
+      this._pause.title = 'Pause the alarm sound for the profile\'s time (key P); press P again or R to turn it back on';
       this._ack.addEventListener('click', () => this.acknowledge());
       this._pause.addEventListener('click', () => this.togglePause());
       this.append(this._ack, this._pause, this._paused, this._status);
       this._onKey = (ev) => {
-        if (ev.target instanceof HTMLInputElement || ev.target instanceof HTMLSelectElement) return;
+        // Plain keys only: Ctrl+A (select all), Ctrl+P (print), auto-repeat and typing must not act.
+        if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.repeat) return;
+        const t = ev.target;
+        if (t instanceof HTMLInputElement || t instanceof HTMLSelectElement || t instanceof HTMLTextAreaElement || t?.isContentEditable) return;
         if (ev.key === 'a' || ev.key === 'A') this.acknowledge();
         else if (ev.key === 'p' || ev.key === 'P') this.togglePause();
         else if (ev.key === 'r' || ev.key === 'R') this.resume();
@@ -85,7 +93,8 @@ class VigilAlarmControls extends HTMLElement {
     this._pause.disabled = !store.connected;
     const until = bay?.audioPausedUntil ?? null;
     this._pausedNow = until !== null && until > now;
-    this._pause.textContent = this._pausedNow ? 'Audio on (P)' : 'Audio pause (P)';
+    setText(this._ack, unacked ? `Acknowledge (A) · ${unacked} unacknowledged` : 'Acknowledge (A)');
+    setText(this._pause, this._pausedNow ? 'Audio on (P)' : 'Audio pause (P)');
     setText(this._paused, this._pausedNow ? `AUDIO PAUSED ${formatElapsed(until - now)}` : '');
     setAttr(this, 'data-audio-paused', this._pausedNow ? 'true' : null);
   }

@@ -5,6 +5,7 @@
 // Hooks: .phase (text), li.log-entry[data-kind][data-priority].
 
 import { context } from '../lib/context.js';
+import { PRIORITY_MARK } from '../lib/derive.js';
 import { formatClock, h, setText } from '../lib/format.js';
 import { onRender } from '../lib/ticker.js';
 
@@ -61,6 +62,7 @@ class VigilAlarmLog extends HTMLElement {
       li.dataset.kind = e.kind;
       if (e.priority) li.dataset.priority = e.priority;
       li.append(h('span', 'log-time', formatClock(e.t)));
+      li.append(h('span', 'log-mark', PRIORITY_MARK[e.priority] ?? '')); // colour is never the only cue
       li.append(h('span', 'log-kind', WORDS[e.kind] ?? e.kind));
       li.append(h('span', 'log-text', e.text || e.rule_id || ''));
       const who = [];

@@ -1,11 +1,14 @@
 // <vigil-bay-tile bay="bay1">: one bay on the central station.
 //
 // Bay label, device state, HR, SpO2, RR / EtCO2, last NIBP with its age, a small pleth (or ECG) strip from
-// the decimated waves, and the highest active device alarm as border colour and text. A stale or offline
-// bay is greyed with "NO DATA 00:42" and shows no numbers. Clicking opens the bay's bedside view.
+// the decimated waves, and the highest active alarm as border colour (flashing at the IEC rate for HIGH and
+// MEDIUM) and text with its priority mark ("!!!", "!!", "!": colour is never the only cue). A stale or
+// offline bay is greyed with "NO DATA 00:42" and shows no numbers. A paused bay shows "AUDIO PAUSED 01:42".
+// Clicking (or Enter on the focused tile) opens the bay's bedside view.
 //
 // Hooks: data-bay, data-state ("live" | "stale" | "offline"), data-alarm (priority of the highest active
-// alarm, absent when none); each numeric cell has data-param and data-state like the bedside tiles.
+// alarm, absent when none), data-escalated (an escalation is pending), .tile-audio (pause countdown); each
+// numeric cell has data-param and data-state like the bedside tiles.
 
 import { bayState, deviceSummary, nibpView, numericView, PRIORITY_MARK, sortedAlarms } from '../lib/derive.js';
 import { formatElapsed, h, setAttr, setText } from '../lib/format.js';
@@ -25,7 +28,8 @@ class VigilBayTile extends HTMLElement {
       const head = h('div', 'tile-head');
       this._label = h('span', 'tile-label', this.getAttribute('label') ?? bayId);
       this._devices = h('span', 'tile-devices');
-      head.append(this._label, this._devices);
+      this._audio = h('span', 'tile-audio');
+      head.append(this._label, this._audio, this._devices);
       this._alarm = h('div', 'tile-alarm');
       const nums = h('div', 'tile-nums');
       this._cells = new Map();
@@ -51,6 +55,7 @@ class VigilBayTile extends HTMLElement {
       this._nodata = h('div', 'tile-nodata');
       this._nodata.hidden = true;
       link.append(head, this._alarm, nums, this._strip, this._nodata);
+      this._link = link;
       this.append(link);
     }
     setAttr(this, 'data-bay', bayId);
@@ -88,6 +93,11 @@ class VigilBayTile extends HTMLElement {
       ? `${store.connected ? '' : 'last known: '}${PRIORITY_MARK[top.priority] ?? ''} ${top.text || top.code}`.trim()
       : '');
     setAttr(this._alarm, 'data-priority', top?.priority ?? null);
+    setAttr(this, 'data-escalated', bay?.escalations?.size ? 'true' : null);
+    const until = bay?.audioPausedUntil ?? null;
+    setText(this._audio, store.connected && until !== null && until > now ? `AUDIO PAUSED ${formatElapsed(until - now)}` : '');
+    const label = bay?.label ?? this.getAttribute('label') ?? bayId;
+    setAttr(this._link, 'title', `${label}: open the bedside view (Enter)`);
 
     const dead = state !== 'live';
     this._nodata.hidden = !dead;

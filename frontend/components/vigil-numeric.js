@@ -7,7 +7,7 @@
 //   .age         the age text ("now", "4 s", "no data for 12 s")
 // data-alarm="high|medium|low" is set while a physiological device alarm about this parameter is active.
 
-import { alarmByParam, numericView } from '../lib/derive.js';
+import { alarmByParam, numericView, PRIORITY_MARK } from '../lib/derive.js';
 import { h, setAttr, setText } from '../lib/format.js';
 import { param, PARAM_COLOUR } from '../lib/params.js';
 import { onRender } from '../lib/ticker.js';
@@ -20,7 +20,8 @@ class VigilNumeric extends HTMLElement {
       this._label = h('span', 'label');
       this._unit = h('span', 'unit');
       const head = h('div', 'num-head');
-      head.append(this._label, this._unit);
+      this._mark = h('span', 'alarm-mark'); // "!!!" / "!!" / "!" while in alarm: colour is never the only cue
+      head.append(this._label, this._unit, this._mark);
       this._value = h('div', 'value', '---');
       this._age = h('div', 'age');
       this.append(head, this._value, this._age);
@@ -46,7 +47,9 @@ class VigilNumeric extends HTMLElement {
     setText(this._age, v.age);
     setAttr(this, 'data-state', v.state);
     setAttr(this, 'data-quality', v.state === 'live' ? v.reading?.quality : null);
-    setAttr(this, 'data-alarm', store.connected && v.state !== 'stale' ? alarmByParam(bay).get(key) : null);
+    const alarm = store.connected && v.state !== 'stale' ? alarmByParam(bay).get(key) : null;
+    setAttr(this, 'data-alarm', alarm);
+    setText(this._mark, alarm ? PRIORITY_MARK[alarm] ?? '' : '');
     setAttr(this, 'title', v.reading ? `${p.label}: ${v.state}, from ${v.reading.device_id}` : `${p.label}: ${v.state}`);
   }
 }

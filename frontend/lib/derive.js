@@ -132,9 +132,9 @@ export function sortedAlarms(bay) {
     .sort((a, b) => (PRIORITY_RANK[b.priority] ?? 0) - (PRIORITY_RANK[a.priority] ?? 0) || b.t - a.t);
 }
 
-/** Rule alarms still waiting for an acknowledgement. */
+/** Rule alarms still waiting for an acknowledgement (info flags are logged, never acknowledged). */
 export function unacknowledged(bay) {
-  return (bay?.ruleAlarms ?? []).filter((a) => !a.acknowledged_at);
+  return (bay?.ruleAlarms ?? []).filter((a) => !a.acknowledged_at && a.priority !== 'info');
 }
 
 // Parameter names as devices spell them in alarm codes and texts (longest first so "SPO2" wins over "PR").

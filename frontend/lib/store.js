@@ -53,6 +53,8 @@ export class BayState {
     this.ruleAlarms = [];
     /** Recent rule-engine events, newest first (the bedside alarm log). */
     this.alarmLog = [];
+    /** alarm_id → its `escalated` event (with notify), kept while that alarm is active and unacknowledged. */
+    this.escalations = new Map();
     this.audioPausedUntil = null;
     this.phase = null;
     /** @type {Map<string, WaveChannel>} */
@@ -125,6 +127,21 @@ export class BayState {
     let max = 0;
     for (const x of l) if (x.lat > max) max = x.lat;
     return Math.min(DELAY_MAX_S, Math.max(DELAY_MIN_S, max + 0.15));
+  }
+
+  /** Remember `escalated` events that name someone to notify (then drop what is no longer pending). */
+  noteEscalations(events) {
+    for (const e of events) {
+      if (e.kind === 'escalated' && e.notify && e.alarm_id) this.escalations.set(e.alarm_id, e);
+    }
+    this.pruneEscalations();
+  }
+
+  /** Keep only escalations whose alarm is still active and unacknowledged. */
+  pruneEscalations() {
+    if (!this.escalations.size) return;
+    const pending = new Set(this.ruleAlarms.filter((a) => !a.acknowledged_at).map((a) => a.alarm_id));
+    for (const id of [...this.escalations.keys()]) if (!pending.has(id)) this.escalations.delete(id);
   }
 
   /** Display delay at server time ``now``: rises at once, decays slowly back to the target. */
@@ -213,6 +230,7 @@ export class VigilStore extends EventTarget {
       b.alarms = new Map();
       for (const a of bo.device_alarms ?? []) this._putAlarm(b, a);
       b.ruleAlarms = bo.alarms ?? [];
+      b.pruneEscalations();
       b.audioPausedUntil = bo.audio_paused_until ?? null;
       b.phase = bo.phase ?? null;
     }
@@ -303,6 +321,7 @@ export class VigilStore extends EventTarget {
     b.audioPausedUntil = m.audio_paused_until ?? null;
     b.phase = m.phase ?? null;
     b.alarmLog = [...(m.events ?? []).slice().reverse(), ...b.alarmLog].slice(0, 50);
+    b.noteEscalations(m.events ?? []);
     this._emit(m.bay, 'alarm');
   }
 

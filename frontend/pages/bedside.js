@@ -1,10 +1,12 @@
 // Bedside page: one bay, full-rate waveforms. URL: /bedside.html?bay=<bay id>
 
 import { startLive } from '../lib/app.js';
+import { startAlarmAudio } from '../lib/audio.js';
 import { h } from '../lib/format.js';
 import '../components/vigil-alarm-banner.js';
 import '../components/vigil-alarm-controls.js';
 import '../components/vigil-alarm-log.js';
+import '../components/vigil-audio-status.js';
 import '../components/vigil-connection-banner.js';
 import '../components/vigil-device-list.js';
 import '../components/vigil-header.js';
@@ -26,6 +28,7 @@ if (!bayId) {
   for (const el of document.querySelectorAll('[data-bind-bay]')) el.setAttribute('bay', bayId);
   document.body.dataset.bay = bayId;
   const { store } = startLive({ bays: [bayId], waves: 'full' });
+  startAlarmAudio({ bays: () => [bayId] });
   store.addEventListener('change', () => {
     const label = store.bays.get(bayId)?.label ?? bayId;
     const title = `${label} — Vigil bedside`;

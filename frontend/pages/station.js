@@ -1,9 +1,13 @@
 // Central station: every bay as a tile in a fixed order (the server's /api/bays order, never re-sorted
-// by alarms), decimated waves.
+// by alarms), decimated waves. Escalated alarms get a banner naming the bay (and the HIGH sound); the
+// tiles are reachable by keyboard: Tab, or the arrow keys in the grid (Home/End), and Enter opens the bay.
 
 import { fetchBays, startLive } from '../lib/app.js';
+import { startAlarmAudio } from '../lib/audio.js';
+import '../components/vigil-audio-status.js';
 import '../components/vigil-bay-tile.js';
 import '../components/vigil-connection-banner.js';
+import { recoverEscalations } from '../components/vigil-escalation-banner.js';
 import '../components/vigil-header.js';
 
 const MAX_TILES = 16;
@@ -11,8 +15,10 @@ const grid = document.getElementById('tiles');
 const tiles = new Map();
 let fixedOrder = null; // from /api/bays, once known
 
+let cols = 2;
+
 function layout(n) {
-  const cols = Math.max(1, Math.ceil(Math.sqrt(n)));
+  cols = Math.max(1, Math.ceil(Math.sqrt(n)));
   const rows = Math.max(1, Math.ceil(n / cols));
   grid.style.setProperty('--cols', String(cols));
   grid.style.setProperty('--rows', String(rows));
@@ -40,10 +46,31 @@ function sync(store) {
   if (ids.length > MAX_TILES) console.warn(`vigil: ${ids.length} bays; the station shows the first ${MAX_TILES}`);
 }
 
+/** Arrow keys move the focus between tiles in grid order (the tiles' links; Enter follows the link). */
+function onGridKey(ev) {
+  if (ev.altKey || ev.ctrlKey || ev.metaKey) return;
+  const links = [...grid.querySelectorAll('vigil-bay-tile > .tile-link')];
+  const i = links.indexOf(document.activeElement);
+  if (i < 0) return;
+  const step = { ArrowRight: 1, ArrowLeft: -1, ArrowDown: cols, ArrowUp: -cols }[ev.key];
+  let j = null;
+  if (step !== undefined) j = i + step;
+  else if (ev.key === 'Home') j = 0;
+  else if (ev.key === 'End') j = links.length - 1;
+  if (j === null) return;
+  ev.preventDefault();
+  if (j >= 0 && j < links.length) links[j].focus();
+}
+
 const { store } = startLive({ bays: null, waves: 'decimated' });
+startAlarmAudio({ bays: () => store.order, station: true });
 layout(4);
+grid.addEventListener('keydown', onGridKey);
 store.addEventListener('change', (ev) => {
-  if (ev.detail.kind === 'snapshot') sync(store);
+  if (ev.detail.kind === 'snapshot') {
+    sync(store);
+    recoverEscalations(store); // escalations raised before we (re)connected are only in the logs
+  }
 });
 fetchBays().then((bays) => {
   if (bays) fixedOrder = bays;
