@@ -229,23 +229,11 @@ async def emulate(
     offset_min: float = 0.0,
 ) -> SenderStats:
     """Run a simulated monitor (a scenario, or a resting patient) and send it to ``target`` until cancelled."""
-    from monitors.adapters.simulated import SignalSource, SimulatedAdapter
-    from simulators.patient import SimulatedPatient
-    from simulators.physiology import CHANNELS, RestingPatient
-    from simulators.scenario import load_scenario
+    from simulators.devices.common import simulated_monitor
 
     host, port = parse_target(target)
-    source: SignalSource = (
-        RestingPatient(seed) if scenario is None else SimulatedPatient(load_scenario(scenario), seed=seed)
-    )
-    device = SimulatedAdapter(
-        name="hl7-emulator",
-        device_id=device_id,
-        source=source,
-        channels=CHANNELS,
-        nibp_first_s=2.0,
-        speed=speed,
-        offset_s=offset_min * 60.0,
+    device = simulated_monitor(
+        "hl7-emulator", device_id, scenario=scenario, seed=seed, speed=speed, offset_min=offset_min
     )
     sender = Hl7Sender(host, port, device_id=device_id, location=location)
     try:

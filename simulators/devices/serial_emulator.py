@@ -440,24 +440,19 @@ async def emulate(
 
     ``ready`` (if given) receives the sink's address once it is open (the pty path, the TCP port).
     """
-    from monitors.adapters.simulated import SignalSource, SimulatedAdapter
-    from simulators.patient import SimulatedPatient
-    from simulators.physiology import CHANNELS, RestingPatient
-    from simulators.scenario import load_scenario
+    from simulators.devices.common import simulated_monitor
+    from simulators.physiology import CHANNELS
 
     sink = parse_target(target)
-    source: SignalSource = (
-        RestingPatient(seed) if scenario is None else SimulatedPatient(load_scenario(scenario), seed=seed)
-    )
     channels = CHANNELS if dialect == keyvalue.DIALECT else {"pleth": CHANNELS["pleth"]}
-    device = SimulatedAdapter(
-        name="serial-emulator",
-        device_id=device_id,
-        source=source,
-        channels=channels,
-        nibp_first_s=2.0,
+    device = simulated_monitor(
+        "serial-emulator",
+        device_id,
+        scenario=scenario,
+        seed=seed,
         speed=speed,
-        offset_s=offset_min * 60.0,
+        offset_min=offset_min,
+        channels=channels,
     )
     emu = SerialEmulator(sink, dialect, seed=seed)
     await sink.open()
