@@ -12,6 +12,7 @@ import '../components/vigil-device-list.js';
 import '../components/vigil-header.js';
 import '../components/vigil-nibp.js';
 import '../components/vigil-numeric.js';
+import '../components/vigil-session-panel.js';
 import '../components/vigil-sim-control.js';
 import '../components/vigil-waveform.js';
 
