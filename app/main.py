@@ -27,6 +27,7 @@ from app.hub import InProcessHub
 from app.ingest import Pipeline, Supervisor
 from app.live import LiveState
 from app.services import Services
+from app.sessions.model import Refused
 from app.sessions.service import SessionService
 from app.store.sqlite import SQLiteStore
 from monitors.adapters.simulated import SimulatedAdapter
@@ -189,6 +190,7 @@ def create_app(settings: Settings) -> FastAPI:
             log.info("vigil stopped; store closed (%d records committed)", store.committed_records)
 
     app = FastAPI(title="Vigil", version="0.1.0", lifespan=lifespan, dependencies=[Depends(current_user)])
+    app.add_exception_handler(Refused, session_routes.refused_handler)
     app.include_router(routes.router)
     app.include_router(session_routes.router)
     app.include_router(ws.router)

@@ -11,7 +11,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, status
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import CurrentUser, Svc, User
@@ -52,8 +53,10 @@ def _sessions(svc: Services) -> SessionService:
     return svc.sessions
 
 
-def _refused(e: Refused) -> HTTPException:
-    return HTTPException(e.status, {"code": e.code, "reason": e.reason})
+async def refused_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Every handler lets ``Refused`` propagate; the app answers it here: 4xx with code and reason."""
+    assert isinstance(exc, Refused)
+    return JSONResponse(status_code=exc.status, content={"detail": {"code": exc.code, "reason": exc.reason}})
 
 
 class CommandResult(BaseModel):
@@ -93,10 +96,7 @@ class DoseCalculation(BaseModel):
 @router.post("/api/patients", status_code=status.HTTP_201_CREATED)
 async def create_patient(body: NewPatient, user: CurrentUser, svc: Svc) -> Patient:
     """Register a patient (identifier unique: 409 if taken)."""
-    try:
-        return await _sessions(svc).create_patient(body, actor(user))
-    except Refused as e:
-        raise _refused(e) from e
+    return await _sessions(svc).create_patient(body, actor(user))
 
 
 @router.get("/api/patients")
@@ -112,19 +112,13 @@ async def list_patients(user: CurrentUser, svc: Svc, q: str | None = None) -> li
 @router.get("/api/patients/{patient_id}")
 async def get_patient(patient_id: str, user: CurrentUser, svc: Svc) -> Patient:
     """One patient."""
-    try:
-        return _sessions(svc).patient(patient_id)
-    except Refused as e:
-        raise _refused(e) from e
+    return _sessions(svc).patient(patient_id)
 
 
 @router.get("/api/patients/{patient_id}/history")
 async def patient_history(patient_id: str, user: CurrentUser, svc: Svc) -> PatientHistory:
     """Every session of the patient: dose given against pain relief, sedation and side effects."""
-    try:
-        return _sessions(svc).history(patient_id)
-    except Refused as e:
-        raise _refused(e) from e
+    return _sessions(svc).history(patient_id)
 
 
 # ---- sessions ----------------------------------------------------------------------------------------
@@ -134,10 +128,7 @@ async def patient_history(patient_id: str, user: CurrentUser, svc: Svc) -> Patie
 async def create_session(body: NewSession, user: CurrentUser, svc: Svc) -> CommandResult:
     """Open a session for a patient in a bay (phase "planned"); the bay's alarms now follow the session."""
     sessions = _sessions(svc)
-    try:
-        state, events = await sessions.create_session(body, actor(user))
-    except Refused as e:
-        raise _refused(e) from e
+    state, events = await sessions.create_session(body, actor(user))
     return CommandResult(events=events, session=sessions.view(state.id))
 
 
@@ -158,10 +149,7 @@ async def list_sessions(
 @router.get("/api/sessions/{session_id}")
 async def get_session(session_id: str, user: CurrentUser, svc: Svc) -> SessionView:
     """The session now: phase, clocks, dose total, estimated concentrations, chart, discharge scores."""
-    try:
-        return _sessions(svc).view(session_id)
-    except Refused as e:
-        raise _refused(e) from e
+    return _sessions(svc).view(session_id)
 
 
 @router.get("/api/bays/{bay}/session")
@@ -178,18 +166,12 @@ async def bay_session(bay: str, user: CurrentUser, svc: Svc) -> SessionView:
 @router.get("/api/sessions/{session_id}/events")
 async def session_events(session_id: str, user: CurrentUser, svc: Svc) -> list[SessionEvent]:
     """The session's append-only record, in order."""
-    try:
-        return list(_sessions(svc).get(session_id).events)
-    except Refused as e:
-        raise _refused(e) from e
+    return list(_sessions(svc).get(session_id).events)
 
 
 async def _run(svc: Services, session_id: str, cmd: Command, user: User) -> CommandResult:
     sessions = _sessions(svc)
-    try:
-        state, events = await sessions.handle(session_id, cmd, actor(user))
-    except Refused as e:
-        raise _refused(e) from e
+    state, events = await sessions.handle(session_id, cmd, actor(user))
     return CommandResult(events=events, session=sessions.view(state.id))
 
 
@@ -206,10 +188,7 @@ async def baseline(session_id: str, body: BaselineRequest, user: CurrentUser, sv
     vitals = body.vitals
     source: Literal["manual", "monitor"] = "manual"
     if body.from_monitor:
-        try:
-            bay = sessions.get(session_id).bay
-        except Refused as e:
-            raise _refused(e) from e
+        bay = sessions.get(session_id).bay
         vitals = sessions.monitor_baseline(bay)
         source = "monitor"
         if vitals is None:
@@ -240,17 +219,14 @@ async def chart(session_id: str, body: ChartCommand, user: CurrentUser, svc: Svc
 @router.post("/api/dosing/calculate")
 async def calculate(body: InfusionPlan, user: CurrentUser, weight_kg: float) -> DoseCalculation:
     """Work out a plan for a weight (mg/kg over the duration → mL/h) and report the guardrails that apply."""
-    try:
-        calc = dosing.calculate(body, weight_kg)
-    except Refused as e:
-        raise _refused(e) from e
+    calc = dosing.calculate(body, weight_kg)
     advisories: list[str] = []
     needs: str | None = None
     try:
         advisories = list(dosing.check_rate(calc.mg_per_kg_h).advisories)
     except Refused as e:
         if e.code.endswith("hard_limit"):
-            raise _refused(e) from e
+            raise
         needs = e.reason
     return DoseCalculation(
         weight_kg=calc.weight_kg,
