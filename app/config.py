@@ -145,6 +145,10 @@ class Settings(BaseSettings):
     client_wave_max: int = Field(default=300, ge=1)  # pending wave frames before the oldest are dropped
     station_wave_max_hz: float = Field(default=25.0, gt=0)  # decimated waveforms for station screens
 
+    #: Minimum recovery before discharge readiness. Leave unset: CLINICAL.md Table 5 / §2.4 ask for at least
+    #: 30 min after the infusion. Set only for training and demos (e.g. 20 s to walk a whole session through).
+    training_recovery_min_s: float | None = Field(default=None, gt=0)
+
     #: Alarm rules: a profile name from app/alarms/profiles/ or a path to a TOML profile.
     alarm_profile: str = "ketamine_chronic_pain"
 

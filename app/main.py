@@ -8,6 +8,7 @@ import logging
 import ssl
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -168,7 +169,10 @@ def create_app(settings: Settings) -> FastAPI:
                     alarms.phase_source[m.bay] = follow
                 if m.speed != 1.0:
                     alarms.clocks[m.bay] = adapter.device_now
-        sessions = SessionService(store, alarms, hub)
+        recovery = settings.training_recovery_min_s
+        sessions = SessionService(
+            store, alarms, hub, recovery_min=None if recovery is None else timedelta(seconds=recovery)
+        )
         await sessions.load()  # after the scenario phase sources: an open session takes its bay back
         app.state.services = Services(settings, store, hub, pipeline, supervisor, alarms, sessions)
         await supervisor.start()

@@ -244,6 +244,7 @@ def readiness(
     vitals: Vitals | None,
     recovery_started: datetime | None,
     now: datetime,
+    recovery_min: timedelta | None = None,
 ) -> Readiness:
     """Every discharge criterion of CLINICAL.md Table 5 (scores plus the ketamine-specific additions)."""
     checks: list[Check] = []
@@ -251,7 +252,7 @@ def readiness(
     def check(name: str, ok: bool, detail: str) -> None:
         checks.append(Check(name=name, ok=ok, detail=detail))
 
-    need = RECOVERY_AFTER_REVERSAL if obs.reversal_given else RECOVERY_MIN
+    need = RECOVERY_AFTER_REVERSAL if obs.reversal_given else recovery_min or RECOVERY_MIN
     if recovery_started is None:
         check("recovery_time", False, "recovery has not started (the infusion has not ended)")
     else:

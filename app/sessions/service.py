@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from statistics import median
 
 from pydantic import BaseModel, ConfigDict
@@ -207,7 +207,9 @@ class SessionService:
         hub: Hub,
         *,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        recovery_min: timedelta | None = None,
     ) -> None:
+        self.recovery_min = recovery_min  # None: CLINICAL.md Table 5's 30 min; shorter only for training/demos
         self.store = store
         self.alarms = alarms
         self.hub = hub
@@ -335,7 +337,7 @@ class SessionService:
             if other is not None:
                 raise Refused("patient_busy", f"The patient already has an open session ({other.id} in {other.bay}).")
             sid = uuid.uuid4().hex[:12]
-            ctx = Ctx(now=self.wall(), actor=actor)
+            ctx = Ctx(now=self.wall(), actor=actor, recovery_min=self.recovery_min)
             event = workflow.create(sid, patient, cmd, ctx)
             state = workflow.evolve(SessionState(id=sid), event)
             await self._commit([Record(cmd.bay, event)])
@@ -348,7 +350,9 @@ class SessionService:
         async with self._lock:
             state = self.get(session_id)
             patient = self.patient(state.patient_id)
-            ctx = Ctx(now=self.wall(), actor=actor, vitals=self.latest_vitals(state.bay))
+            ctx = Ctx(
+                now=self.wall(), actor=actor, vitals=self.latest_vitals(state.bay), recovery_min=self.recovery_min
+            )
             new, events = workflow.handle(state, patient, cmd, ctx)
             await self._commit([Record(state.bay, e) for e in events])
             self.sessions[session_id] = new
@@ -464,8 +468,8 @@ class SessionService:
                 volume_ml=round(tot.volume_ml, 3) if conc else None,
             ),
             estimate=estimate,
-            clocks=ClocksOut(**asdict(workflow.clocks(s, at))),
-            readiness=workflow.discharge_readiness(s, vitals, at),
+            clocks=ClocksOut(**asdict(workflow.clocks(s, at, self.recovery_min))),
+            readiness=workflow.discharge_readiness(s, vitals, at, self.recovery_min),
             allowed_transitions=sorted(workflow.TRANSITIONS[s.phase]),
             advisories=advisories,
             phases=list(s.phases),

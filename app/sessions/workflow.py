@@ -102,6 +102,7 @@ class Ctx:
     now: datetime
     actor: Actor
     vitals: Vitals | None = None
+    recovery_min: timedelta | None = None  # None: the clinical default (Table 5); shorter only for training
 
 
 @dataclass(frozen=True)
@@ -297,7 +298,7 @@ def _transition(state: SessionState, patient: Patient, cmd: Transition, ctx: Ctx
     if to is Phase.RECOVERY and state.pump_state == "idle":
         raise Refused("infusion_not_started", "The infusion was never started: start it, or abort the session.")
     if to is Phase.READY_FOR_DISCHARGE:
-        r = discharge_readiness(state, ctx.vitals, ctx.now)
+        r = discharge_readiness(state, ctx.vitals, ctx.now, ctx.recovery_min)
         if not r.ready:
             raise Refused("discharge_criteria_unmet", "Not ready for discharge: " + "; ".join(r.unmet))
         checks = tuple(f"{c.name}: {c.detail}" for c in r.checks)
@@ -533,9 +534,11 @@ def recovery_started(state: SessionState) -> datetime | None:
     return stop or first
 
 
-def discharge_readiness(state: SessionState, vitals: Vitals | None, now: datetime) -> Readiness:
+def discharge_readiness(
+    state: SessionState, vitals: Vitals | None, now: datetime, recovery_min: timedelta | None = None
+) -> Readiness:
     """Table 5 criteria as of ``now``."""
-    return readiness(observations(state), state.baseline, vitals, recovery_started(state), now)
+    return readiness(observations(state), state.baseline, vitals, recovery_started(state), now, recovery_min)
 
 
 @dataclass(frozen=True)
@@ -559,7 +562,7 @@ class Clocks:
     sedation_score_overdue: bool
 
 
-def clocks(state: SessionState, now: datetime) -> Clocks:
+def clocks(state: SessionState, now: datetime, recovery_min: timedelta | None = None) -> Clocks:
     """Infusion elapsed vs planned, recovery clock (≥ 30 min, Table 5) and the next sedation score due."""
     from app.sessions.scores import RECOVERY_AFTER_REVERSAL, RECOVERY_MIN
 
@@ -571,7 +574,7 @@ def clocks(state: SessionState, now: datetime) -> Clocks:
     elapsed = None if start is None else ((stop or now) - start).total_seconds()
     rec = recovery_started(state)
     obs = observations(state)
-    need = (RECOVERY_AFTER_REVERSAL if obs.reversal_given else RECOVERY_MIN).total_seconds()
+    need = (RECOVERY_AFTER_REVERSAL if obs.reversal_given else recovery_min or RECOVERY_MIN).total_seconds()
     rec_elapsed = None if rec is None else (now - rec).total_seconds()
     due = sedation_due(state)
     return Clocks(

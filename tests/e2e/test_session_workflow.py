@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,6 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page
 
-from app.sessions import scores
 from tests.conftest import VigilProcess, running_server, small_settings, start, stop_with_ctrl_c
 from tests.e2e.test_bedside import ARTIFACTS, browser, open_page  # noqa: F401 - browser is a fixture
 
@@ -251,18 +249,15 @@ async def test_nurse_runs_a_session_on_the_bedside_page(demo_sessions: VigilProc
 
 async def test_recovery_minimum_reached_then_discharge(
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     browser: Browser,  # noqa: F811
 ) -> None:
     """The rest of the flow: ready for discharge, discharge.
 
-    The server has no supported faster clock for sessions, so this test runs the real app in-process with
-    the 30-minute recovery minimum shortened to a few seconds (a test-only patch of ``scores.RECOVERY_MIN``,
-    which ``readiness`` and ``clocks`` read at call time); everything else is as in the demo.
+    The real app runs with the training setting ``training_recovery_min_s`` = 6 s in place of the clinical
+    30-minute minimum (CLINICAL.md Table 5); everything else is as in the demo.
     """
     ARTIFACTS.mkdir(exist_ok=True)
-    monkeypatch.setattr(scores, "RECOVERY_MIN", timedelta(seconds=6))
-    async with running_server(small_settings(tmp_path, bays=1)) as srv:
+    async with running_server(small_settings(tmp_path, bays=1, training_recovery_min_s=6.0)) as srv:
         base = srv.http + "/"
         page, problems = await open_page(browser, base + "bedside.html?bay=bay1")
         await run_to_recovery(page, base, shots=False)
