@@ -138,27 +138,25 @@ def _emulate(args: argparse.Namespace) -> int:
     if not target.startswith("mllp://"):
         print(f"vigil: --to supports mllp://host:port or a serial line, not {target!r}", file=sys.stderr)
         return 2
-    from simulators.devices.hl7_sender import emulate, parse_target
+    from simulators.devices import hl7_sender
 
-    try:
-        parse_target(args.to)
-    except ValueError as e:
-        print(f"vigil: {e}", file=sys.stderr)
-        return 2
-    print(f"Vigil emulator: {args.scenario!r} as device {args.device_id} -> {args.to} (Ctrl-C to stop)", flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(
-            emulate(
-                args.to,
-                scenario=args.scenario,
-                seed=args.seed,
-                device_id=args.device_id,
-                location=args.location,
-                speed=args.speed,
-                offset_min=args.start_min,
-            )
-        )
-    return 0
+    argv = [
+        "--to",
+        target,
+        "--scenario",
+        args.scenario,
+        "--seed",
+        str(args.seed),
+        "--device-id",
+        args.device_id,
+        "--speed",
+        str(args.speed),
+        "--offset-min",
+        str(args.start_min),
+    ]
+    if args.location is not None:
+        argv += ["--location", args.location]
+    return hl7_sender.main(argv)
 
 
 def main(argv: list[str] | None = None) -> int:

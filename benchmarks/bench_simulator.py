@@ -34,6 +34,21 @@ RESULTS = Path(__file__).resolve().parent / "results" / "simulator.json"
 PER_BAY_RATE = sum(fs for fs, _ in CHANNELS.values())
 
 
+def _result(bays: int, seconds: float, samples: int, cpu0: float, wall0: float) -> dict[str, float | int]:
+    """Throughput figures for a run that started at process time ``cpu0`` and wall time ``wall0``."""
+    cpu = time.process_time() - cpu0
+    wall = time.perf_counter() - wall0
+    return {
+        "bays": bays,
+        "simulated_s": seconds,
+        "samples": samples,
+        "cpu_s": round(cpu, 3),
+        "wall_s": round(wall, 3),
+        "samples_per_cpu_s": round(samples / cpu),
+        "realtime_factor_100_bays": round(seconds / cpu * bays / 100, 1),
+    }
+
+
 def patients(bays: int) -> list[SimulatedPatient]:
     """``bays`` patients over a mix of scenarios."""
     scenarios = [load_scenario(n) for n in MIX]
@@ -60,17 +75,7 @@ def bench_source(bays: int, seconds: float, chunk_s: float = 0.2) -> dict[str, f
                 p.numerics(t)
             if tick % round(180 / chunk_s) == 0:
                 p.nibp(t)
-    cpu = time.process_time() - cpu0
-    wall = time.perf_counter() - wall0
-    return {
-        "bays": bays,
-        "simulated_s": seconds,
-        "samples": samples,
-        "cpu_s": round(cpu, 3),
-        "wall_s": round(wall, 3),
-        "samples_per_cpu_s": round(samples / cpu),
-        "realtime_factor_100_bays": round(seconds / cpu * bays / 100, 1),
-    }
+    return _result(bays, seconds, samples, cpu0, wall0)
 
 
 class _Clock:
@@ -114,17 +119,7 @@ def bench_adapter(bays: int, seconds: float) -> dict[str, float]:
             wall=lambda: adapter_origin,
         )
         samples += asyncio.run(_drain(adapter, seconds))
-    cpu = time.process_time() - cpu0
-    wall = time.perf_counter() - wall0
-    return {
-        "bays": bays,
-        "simulated_s": seconds,
-        "samples": samples,
-        "cpu_s": round(cpu, 3),
-        "wall_s": round(wall, 3),
-        "samples_per_cpu_s": round(samples / cpu),
-        "realtime_factor_100_bays": round(seconds / cpu * bays / 100, 1),
-    }
+    return _result(bays, seconds, samples, cpu0, wall0)
 
 
 def main() -> None:

@@ -261,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"hl7_sender: {e}", file=sys.stderr)
         return 2
+    what = repr(args.scenario) if args.scenario else "a resting patient"
+    print(f"Vigil emulator: {what} as device {args.device_id} -> {args.to} (Ctrl-C to stop)", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(
             emulate(
