@@ -7,10 +7,14 @@ union on ``kind``; later adapters (replay) join the union.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import re
 from pathlib import Path
 from typing import Annotated, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, model_validator
+from pydantic import BaseModel, ConfigDict, Field, IPvAnyNetwork, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -19,6 +23,35 @@ from pydantic_settings import (
 )
 
 Ident = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
+_ZONE_NAME = re.compile(r"^[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*$")
+
+
+def valid_timezone(name: str) -> bool:
+    """True if ``name`` is an IANA time zone name that zoneinfo knows (what browsers' Intl also take)."""
+    if not _ZONE_NAME.fullmatch(name):
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def local_timezone_name() -> str:
+    """The server's own IANA zone name (``TZ``, the /etc/localtime link, /etc/timezone), else "UTC"."""
+    candidates = [os.environ.get("TZ", "").removeprefix(":")]
+    localtime = Path("/etc/localtime")
+    with contextlib.suppress(OSError):
+        if localtime.is_symlink():
+            target = str(localtime.resolve())
+            if "/zoneinfo/" in target:
+                name = target.split("/zoneinfo/", 1)[1]
+                candidates.append(name.removeprefix("posix/").removeprefix("right/"))
+    with contextlib.suppress(OSError):
+        candidates.append(Path("/etc/timezone").read_text().strip())
+    return next((c for c in candidates if c and valid_timezone(c)), "UTC")
 
 
 class _Conf(BaseModel):
@@ -152,6 +185,10 @@ class Settings(BaseSettings):
     #: Alarm rules: a profile name from app/alarms/profiles/ or a path to a TOML profile.
     alarm_profile: str = "ketamine_chronic_pain"
 
+    #: IANA time zone in which every screen shows clock times (issue 9.5: times in the clinic's zone, not
+    #: the browser's). Default: the server's own zone when it can be determined, else UTC.
+    clinic_timezone: str = Field(default_factory=local_timezone_name)
+
     backoff_initial_s: float = Field(default=0.5, gt=0)
     backoff_max_s: float = Field(default=30.0, gt=0)
     #: Extra time the store waits to gather appends into one transaction. 0: commit as soon as the previous
@@ -159,6 +196,19 @@ class Settings(BaseSettings):
     store_gather_s: float = Field(default=0.0, ge=0, le=0.05)
     #: SQLite synchronous mode: FULL fsyncs every commit (power-loss safe); NORMAL survives process crashes.
     store_synchronous: Literal["NORMAL", "FULL"] = "FULL"
+    #: Full disclosure: record every waveform sample (ECG, pleth, CO2) in compressed segments of this length.
+    record_waveforms: bool = True
+    record_wave_segment_s: float = Field(default=1.0, ge=0.2, le=10.0)
+    #: Retention: delete recorded data older than this many days (None: keep everything). Medical-record
+    #: retention periods are set by local law and clinic policy (years, typically), so there is no default.
+    retention_days: float | None = Field(default=None, gt=0)
+
+    @field_validator("clinic_timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        if not valid_timezone(v):
+            raise ValueError(f"unknown time zone {v!r}: use an IANA name such as 'Europe/Berlin' or 'UTC'")
+        return v
 
     @model_validator(mode="after")
     def _check(self) -> Self:

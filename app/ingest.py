@@ -25,6 +25,7 @@ from app.alarming import AlarmService
 from app.decimate import Decimator
 from app.hub import Hub
 from app.live import UNASSIGNED
+from app.recording.chunker import WaveChunker
 from app.store import Record, Store
 from app.wire import DeviceAlarmMsg, DeviceAlarmOut, DeviceOut, Status, VitalOut, Vitals, Wave
 from monitors.base import Adapter, Batch, Item
@@ -60,8 +61,21 @@ def vital_out(r: Reading) -> VitalOut:
 class Pipeline:
     """Records and publishes items; knows nothing of adapters."""
 
-    def __init__(self, store: Store, hub: Hub, decimator: Decimator, alarms: AlarmService | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        hub: Hub,
+        decimator: Decimator,
+        alarms: AlarmService | None = None,
+        *,
+        chunker: WaveChunker | None = None,
+        publish_waves: bool = True,
+    ) -> None:
         self.store = store
+        #: Waveforms are recorded in ~1 s segments; None: waveforms are shown but not recorded.
+        self.chunker = chunker
+        #: False when nobody watches (recording a simulated session at high speed): record waves only.
+        self.publish_waves = publish_waves
         self.hub = hub
         self.decimator = decimator
         self.alarms = alarms
@@ -76,11 +90,13 @@ class Pipeline:
         Items of devices bound to no bay are recorded with bay NULL and shown under the "unassigned" bay,
         so a new or misconfigured device is visible instead of vanishing.
         """
-        records = [
-            Record(bay(it.device_id) if it.device_id is not None else None, it)
-            for it in items
-            if not isinstance(it, WaveformChunk)
-        ]
+        records: list[Record] = []
+        for it in items:
+            b = bay(it.device_id) if it.device_id is not None else None
+            if not isinstance(it, WaveformChunk):
+                records.append(Record(b, it))
+            elif self.chunker is not None:
+                records.extend(Record(b, seg) for seg in self.chunker.add(b, it))
         fut = self.store.append(records)
         if records:
             self.pending_records += len(records)
@@ -97,7 +113,8 @@ class Pipeline:
             if isinstance(it, Reading):
                 readings[(b, it.device_id)].append(vital_out(it))
             elif isinstance(it, WaveformChunk):
-                self._publish_wave(b, it)
+                if self.publish_waves:
+                    self._publish_wave(b, it)
             elif isinstance(it, DeviceStatus):
                 self.hub.publish(Status(seq=0, t=0, bay=b, device=device_out(it)))
             elif isinstance(it, DeviceAlarm):
@@ -128,6 +145,13 @@ class Pipeline:
                     if self.alarm_failures == 1 or self.alarm_failures % 1000 == 0:
                         log.exception("alarm evaluation failed for bay %s (%d failures)", b, self.alarm_failures)
         return fut
+
+    def flush_waves(self, idle_s: float | None = None) -> asyncio.Future[None]:
+        """Record buffered waveform samples: those idle for ``idle_s`` seconds, or all (None)."""
+        if self.chunker is None:
+            return self.store.append(())
+        segs = self.chunker.flush() if idle_s is None else self.chunker.flush_idle(idle_s)
+        return self.store.append([Record(s.bay, s) for s in segs])
 
     def _publish_wave(self, bay: str, w: WaveformChunk) -> None:
         """The chunk at full rate (bedside screens), and its decimated form once a block is ready (stations)."""

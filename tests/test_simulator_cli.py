@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from app.cli import simulate_settings
 from app.config import SimulatedMonitor, demo_settings
-from app.main import build_adapter
+from app.devices import build_adapter
 from monitors.adapters.simulated import SimulatedAdapter
 from simulators.patient import SimulatedPatient
 from tests.conftest import start, stop_with_ctrl_c

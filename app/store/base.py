@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Protocol
 
 from app.alarms.model import AlarmEvent
+from app.recording.model import WaveSegment
 from app.sessions.model import BaselineRecorded, ChartEntry, Patient, PhaseChanged, PumpEvent, SessionCreated
 from monitors.models import DeviceAlarm, DeviceStatus, RawMessage, Reading
 
@@ -26,7 +27,7 @@ class Record:
     """One item to record, with the bay it was bound to when it arrived (None if unbound)."""
 
     bay: str | None
-    item: Reading | DeviceStatus | DeviceAlarm | RawMessage | AlarmEvent | Patient | StoredSessionEvent
+    item: Reading | DeviceStatus | DeviceAlarm | RawMessage | AlarmEvent | Patient | StoredSessionEvent | WaveSegment
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +78,40 @@ class Store(Protocol):
         """Readings in device-time order, filtered by any of the arguments."""
         ...
 
-    async def statuses(self, *, device_id: str | None = None, limit: int = 10_000) -> list[StoredStatus]:
+    async def waveforms(
+        self,
+        *,
+        bay: str | None = None,
+        device_id: str | None = None,
+        channel: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100_000,
+    ) -> list[WaveSegment]:
+        """Waveform segments overlapping [since, until), decoded, in (t0, channel) order."""
+        ...
+
+    async def statuses(
+        self,
+        *,
+        device_id: str | None = None,
+        bay: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 10_000,
+    ) -> list[StoredStatus]:
         """Device status changes in time order."""
         ...
 
-    async def device_alarms(self, *, device_id: str | None = None, limit: int = 10_000) -> list[DeviceAlarm]:
+    async def device_alarms(
+        self,
+        *,
+        device_id: str | None = None,
+        bay: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 10_000,
+    ) -> list[DeviceAlarm]:
         """Device-reported alarms in time order."""
         ...
 
@@ -91,8 +121,16 @@ class Store(Protocol):
         """Archived device messages in arrival order."""
         ...
 
-    async def alarm_events(self, *, bay: str | None = None, limit: int = 1_000) -> list[tuple[str | None, AlarmEvent]]:
-        """The alarm log (bay, event), newest first."""
+    async def alarm_events(
+        self,
+        *,
+        bay: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 1_000,
+        oldest_first: bool = False,
+    ) -> list[tuple[str | None, AlarmEvent]]:
+        """The alarm log (bay, event), newest first (or oldest first)."""
         ...
 
     async def patients(self) -> list[Patient]:
@@ -101,6 +139,12 @@ class Store(Protocol):
 
     async def session_events(self, *, session_id: str | None = None) -> list[StoredSessionEvent]:
         """Session events (all sessions, or one) in the order they were recorded."""
+        ...
+
+    async def purge(self, before: datetime) -> dict[str, int]:
+        """Retention: delete device data (readings, waveforms, status, device alarms, raw messages) and
+        alarm events older than ``before``, and sessions (with their events) that ended before it.
+        Returns rows deleted per kind."""
         ...
 
     async def count(self, table: str) -> int:

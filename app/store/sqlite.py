@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import sqlite3
 from collections.abc import Sequence
@@ -21,8 +22,11 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from app.alarms.model import AlarmEvent
+from app.recording import codec
+from app.recording.model import WaveSegment
 from app.sessions.model import Patient, SessionCreated, SessionEvent
 from app.store.base import Record, StoredReading, StoredSessionEvent, StoredStatus
+from monitors import parameters
 from monitors.models import (
     AlarmKind,
     DeviceAlarm,
@@ -36,21 +40,54 @@ from monitors.models import (
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Numerics: one row per observation set (a device's values at one device time), the values as a JSON object
+# {param: value|null} and the non-"valid" qualities in ``q``: ~100 bytes per second per device instead of
+# ~120 bytes per value. Units are the catalogue's (Reading validates them), so they are not stored. The
+# ``readings`` view expands the sets back into one row per value for ad-hoc SQL.
+# Waveforms: one row per ~1 s segment of one channel, keyed by (stream, t0) without a rowid, the samples
+# encoded by app/recording/codec.py; stream metadata (bay, device, channel, rate, unit, gain) is stored once.
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS readings (
+CREATE TABLE IF NOT EXISTS sources (
+    id INTEGER PRIMARY KEY,
+    bay TEXT,
+    device_id TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS sources_key ON sources (coalesce(bay, ''), device_id);
+CREATE TABLE IF NOT EXISTS obs (
+    id INTEGER PRIMARY KEY,
+    src INTEGER NOT NULL REFERENCES sources (id),
+    t_device REAL NOT NULL,
+    t_received REAL NOT NULL,
+    n INTEGER NOT NULL,
+    vals TEXT NOT NULL,
+    q TEXT
+);
+CREATE INDEX IF NOT EXISTS obs_src_t ON obs (src, t_device);
+CREATE VIEW IF NOT EXISTS readings AS
+    SELECT s.bay AS bay, s.device_id AS device_id, j.key AS param, j.value AS value,
+           coalesce(json_extract(o.q, '$.' || j.key), 'valid') AS quality,
+           o.t_device AS t_device, o.t_received AS t_received
+    FROM obs o JOIN sources s ON s.id = o.src, json_each(o.vals) j;
+CREATE TABLE IF NOT EXISTS wave_streams (
     id INTEGER PRIMARY KEY,
     bay TEXT,
     device_id TEXT NOT NULL,
-    param TEXT NOT NULL,
-    value REAL,
+    channel TEXT NOT NULL,
+    fs REAL NOT NULL,
     unit TEXT NOT NULL,
-    quality TEXT NOT NULL,
-    t_device REAL NOT NULL,
-    t_received REAL NOT NULL
+    gain REAL NOT NULL
 );
-CREATE INDEX IF NOT EXISTS readings_bay_t ON readings (bay, t_device);
-CREATE INDEX IF NOT EXISTS readings_device_t ON readings (device_id, t_device);
+CREATE UNIQUE INDEX IF NOT EXISTS wave_streams_key
+    ON wave_streams (coalesce(bay, ''), device_id, channel, fs, unit, gain);
+CREATE TABLE IF NOT EXISTS waves (
+    stream INTEGER NOT NULL,
+    t0 REAL NOT NULL,
+    n INTEGER NOT NULL,
+    codec INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (stream, t0)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS device_status (
     id INTEGER PRIMARY KEY,
     bay TEXT,
@@ -123,6 +160,7 @@ CREATE TABLE IF NOT EXISTS session_events (
 """
 TABLES = (
     "readings",
+    "waves",
     "device_status",
     "device_alarms",
     "raw_messages",
@@ -134,6 +172,30 @@ TABLES = (
 _SESSION_EVENT: TypeAdapter[StoredSessionEvent] = TypeAdapter(SessionEvent)
 
 _WRITE_ATTEMPTS = 3
+#: Longest waveform segment written (the chunker cuts at ~1 s; a long HL7 chunk may be kept whole).
+_MAX_SEGMENT_S = 30.0
+
+
+def _statements(script: str) -> list[str]:
+    """The statements of a schema script (no semicolons inside statements)."""
+    return [st.strip() for st in script.split(";") if st.strip()]
+
+
+def _migrate_v1(conn: sqlite3.Connection) -> None:
+    """Schema 1 stored one row per value in ``readings``: move them into observation sets of one value."""
+    conn.execute("ALTER TABLE readings RENAME TO readings_v1")
+    for stmt in _statements(_SCHEMA):
+        conn.execute(stmt)
+    conn.execute("INSERT OR IGNORE INTO sources (bay, device_id) SELECT DISTINCT bay, device_id FROM readings_v1")
+    conn.execute(
+        "INSERT INTO obs (src, t_device, t_received, n, vals, q)"
+        " SELECT s.id, r.t_device, r.t_received, 1, json_object(r.param, r.value),"
+        " CASE WHEN r.quality = 'valid' THEN NULL ELSE json_object(r.param, r.quality) END"
+        " FROM readings_v1 r JOIN sources s ON s.device_id = r.device_id AND coalesce(s.bay, '') = coalesce(r.bay, '')"
+        " ORDER BY r.id"
+    )
+    conn.execute("DROP TABLE readings_v1")
+    log.info("store migrated from schema 1 to 2 (observation sets, waveform segments)")
 
 
 def _ts(t: datetime) -> float:
@@ -156,6 +218,9 @@ class SQLiteStore:
         self._wexec = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vigil-store-w")
         self._rexec = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vigil-store-r")
         self._wconn: sqlite3.Connection | None = None
+        # id caches, used only on the writer thread
+        self._sources: dict[tuple[str | None, str], int] = {}
+        self._streams: dict[tuple[str | None, str, str, float, str, float], int] = {}
         self._rconn: sqlite3.Connection | None = None
         self._pending: list[tuple[Sequence[Record], asyncio.Future[None]]] = []
         self._wake = asyncio.Event()
@@ -182,9 +247,28 @@ class SQLiteStore:
         (version,) = conn.execute("PRAGMA user_version").fetchone()
         if version > SCHEMA_VERSION:
             raise RuntimeError(f"{self.path} has schema {version}, newer than this Vigil ({SCHEMA_VERSION})")
-        conn.executescript(_SCHEMA)
-        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if version == 1:
+                _migrate_v1(conn)
+            for stmt in _statements(_SCHEMA):
+                conn.execute(stmt)
+            conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        self._load_ids(conn)
         return conn
+
+    def _load_ids(self, conn: sqlite3.Connection) -> None:
+        self._sources = {(bay, dev): i for i, bay, dev in conn.execute("SELECT id, bay, device_id FROM sources")}
+        self._streams = {
+            (bay, dev, ch, fs, unit, gain): i
+            for i, bay, dev, ch, fs, unit, gain in conn.execute(
+                "SELECT id, bay, device_id, channel, fs, unit, gain FROM wave_streams"
+            )
+        }
 
     def _open_reader(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, check_same_thread=False)
@@ -272,7 +356,8 @@ class SQLiteStore:
     def _write_sync(self, records: list[Record]) -> None:
         conn = self._wconn
         assert conn is not None
-        readings: list[tuple[Any, ...]] = []
+        obs: dict[tuple[str | None, str, float, float], list[dict[str, Any]]] = {}
+        waves: list[tuple[Any, ...]] = []
         statuses: list[tuple[Any, ...]] = []
         alarms: list[tuple[Any, ...]] = []
         raws: list[tuple[Any, ...]] = []
@@ -285,24 +370,28 @@ class SQLiteStore:
             if isinstance(it, Patient):
                 patients.append((it.id, it.identifier, _ts(it.created_at), it.model_dump_json()))
                 continue
+            if isinstance(it, WaveSegment):
+                codec_id, data = codec.encode(it.samples)
+                waves.append(
+                    (
+                        (it.bay, it.device_id, it.channel, it.fs, it.unit, it.gain),
+                        _ts(it.t0),
+                        len(it.samples),
+                        codec_id,
+                        data,
+                    )
+                )
+                continue
             if isinstance(it, SessionCreated):
                 sessions.append((it.session_id, it.patient_id, it.bay, _ts(it.t)))
             if not isinstance(it, Reading | DeviceStatus | AlarmEvent | RawMessage | DeviceAlarm):
                 session_events.append((it.session_id, it.seq, _ts(it.t), it.kind, it.user, it.model_dump_json()))
                 continue
             if isinstance(it, Reading):
-                readings.append(
-                    (
-                        rec.bay,
-                        it.device_id,
-                        it.param,
-                        it.value,
-                        it.unit,
-                        it.quality.value,
-                        _ts(it.t_device),
-                        _ts(it.t_received),
-                    )
-                )
+                sets = obs.setdefault((rec.bay, it.device_id, _ts(it.t_device), _ts(it.t_received)), [{}])
+                if it.param in sets[-1]:
+                    sets.append({})  # the same parameter twice at one time: a second set
+                sets[-1][it.param] = (it.value, it.quality.value)
             elif isinstance(it, DeviceStatus):
                 statuses.append((rec.bay, it.device_id, it.state.value, _ts(it.since), it.detail))
             elif isinstance(it, AlarmEvent):
@@ -347,11 +436,23 @@ class SQLiteStore:
                 )
         conn.execute("BEGIN")
         try:
-            if readings:
+            if obs:
+                rows: list[tuple[Any, ...]] = []
+                for (bay, dev, t, tr), sets in obs.items():
+                    src = self._source(conn, bay, dev)
+                    for vs in sets:
+                        vals = json.dumps({p: v for p, (v, _) in vs.items()}, separators=(",", ":"))
+                        bad = {p: q for p, (_, q) in vs.items() if q != "valid"}
+                        q = json.dumps(bad, separators=(",", ":")) if bad else None
+                        rows.append((src, t, tr, len(vs), vals, q))
                 conn.executemany(
-                    "INSERT INTO readings (bay, device_id, param, value, unit, quality, t_device, t_received)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    readings,
+                    "INSERT INTO obs (src, t_device, t_received, n, vals, q) VALUES (?, ?, ?, ?, ?, ?)", rows
+                )
+            if waves:
+                # A segment already stored at the same time (a device resending) is the same data: ignore it.
+                conn.executemany(
+                    "INSERT OR IGNORE INTO waves (stream, t0, n, codec, data) VALUES (?, ?, ?, ?, ?)",
+                    [(self._stream(conn, key), t0, n, c, d) for key, t0, n, c, d in waves],
                 )
             if statuses:
                 conn.executemany(
@@ -389,7 +490,25 @@ class SQLiteStore:
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
+            self._load_ids(conn)  # ids cached during the failed transaction were rolled back
             raise
+
+    def _source(self, conn: sqlite3.Connection, bay: str | None, device_id: str) -> int:
+        key = (bay, device_id)
+        i = self._sources.get(key)
+        if i is None:
+            cur = conn.execute("INSERT INTO sources (bay, device_id) VALUES (?, ?)", key)
+            i = self._sources[key] = int(cur.lastrowid or 0)
+        return i
+
+    def _stream(self, conn: sqlite3.Connection, key: tuple[str | None, str, str, float, str, float]) -> int:
+        i = self._streams.get(key)
+        if i is None:
+            cur = conn.execute(
+                "INSERT INTO wave_streams (bay, device_id, channel, fs, unit, gain) VALUES (?, ?, ?, ?, ?, ?)", key
+            )
+            i = self._streams[key] = int(cur.lastrowid or 0)
+        return i
 
     # ---- reading -----------------------------------------------------------------------------
 
@@ -423,38 +542,99 @@ class SQLiteStore:
     ) -> list[StoredReading]:
         """Readings in device-time order, filtered by any of the arguments."""
         rows = await self._select(
-            "SELECT bay, device_id, param, value, unit, quality, t_device, t_received FROM readings",
+            "SELECT s.bay, s.device_id, o.vals, o.q, o.t_device, o.t_received"
+            " FROM obs o JOIN sources s ON s.id = o.src",
             [
-                ("bay = ?", bay),
-                ("device_id = ?", device_id),
-                ("param = ?", param),
-                ("t_device >= ?", None if since is None else _ts(since)),
-                ("t_device < ?", None if until is None else _ts(until)),
+                ("s.bay = ?", bay),
+                ("s.device_id = ?", device_id),
+                ("o.vals LIKE ?", None if param is None else f'%"{param}":%'),  # narrows; exact test below
+                ("o.t_device >= ?", None if since is None else _ts(since)),
+                ("o.t_device < ?", None if until is None else _ts(until)),
             ],
-            "t_device, id",
+            "o.t_device, o.id",
+            limit if param is None else -1,
+        )
+        out: list[StoredReading] = []
+        for r_bay, dev, vals, q, t, tr in rows:
+            qualities: dict[str, str] = json.loads(q) if q else {}
+            t_device, t_received = _dt(t), _dt(tr)
+            for p, v in json.loads(vals).items():
+                if param is not None and p != param:
+                    continue
+                out.append(
+                    StoredReading(
+                        bay=r_bay,
+                        reading=Reading.model_construct(
+                            device_id=dev,
+                            param=p,
+                            value=None if v is None else float(v),
+                            unit=parameters.get(p).ucum,
+                            quality=Quality(qualities.get(p, "valid")),
+                            t_device=t_device,
+                            t_received=t_received,
+                        ),
+                    )
+                )
+            if len(out) >= limit:
+                return out[:limit]
+        return out
+
+    async def waveforms(
+        self,
+        *,
+        bay: str | None = None,
+        device_id: str | None = None,
+        channel: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100_000,
+    ) -> list[WaveSegment]:
+        """Waveform segments overlapping [since, until), decoded, in (t0, channel) order."""
+        rows = await self._select(
+            "SELECT s.bay, s.device_id, s.channel, s.fs, s.unit, s.gain, w.t0, w.n, w.codec, w.data"
+            " FROM waves w JOIN wave_streams s ON s.id = w.stream",
+            [
+                ("s.bay = ?", bay),
+                ("s.device_id = ?", device_id),
+                ("s.channel = ?", channel),
+                # segments are at most a few seconds long: start a little early, then test the overlap
+                ("w.t0 >= ?", None if since is None else _ts(since) - _MAX_SEGMENT_S),
+                ("w.t0 < ?", None if until is None else _ts(until)),
+            ],
+            "w.t0, s.channel",
             limit,
         )
-        return [
-            StoredReading(
-                bay=r[0],
-                reading=Reading.model_construct(
-                    device_id=r[1],
-                    param=r[2],
-                    value=r[3],
-                    unit=r[4],
-                    quality=Quality(r[5]),
-                    t_device=_dt(r[6]),
-                    t_received=_dt(r[7]),
-                ),
-            )
-            for r in rows
-        ]
 
-    async def statuses(self, *, device_id: str | None = None, limit: int = 10_000) -> list[StoredStatus]:
+        def decode() -> list[WaveSegment]:
+            segs: list[WaveSegment] = []
+            lo = None if since is None else _ts(since)
+            for r_bay, dev, ch, fs, unit, gain, t0, n, c, data in rows:
+                if lo is not None and t0 + n / fs <= lo:
+                    continue
+                samples = tuple(codec.decode(c, data, n))
+                segs.append(WaveSegment(r_bay, dev, ch, _dt(t0), fs, unit, gain, samples))
+            return segs
+
+        return await asyncio.get_running_loop().run_in_executor(self._rexec, decode)
+
+    async def statuses(
+        self,
+        *,
+        device_id: str | None = None,
+        bay: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 10_000,
+    ) -> list[StoredStatus]:
         """Device status changes in time order."""
         rows = await self._select(
             "SELECT bay, device_id, state, since, detail FROM device_status",
-            [("device_id = ?", device_id)],
+            [
+                ("device_id = ?", device_id),
+                ("bay = ?", bay),
+                ("since >= ?", None if since is None else _ts(since)),
+                ("since < ?", None if until is None else _ts(until)),
+            ],
             "since, id",
             limit,
         )
@@ -465,11 +645,24 @@ class SQLiteStore:
             for r in rows
         ]
 
-    async def device_alarms(self, *, device_id: str | None = None, limit: int = 10_000) -> list[DeviceAlarm]:
+    async def device_alarms(
+        self,
+        *,
+        device_id: str | None = None,
+        bay: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 10_000,
+    ) -> list[DeviceAlarm]:
         """Device-reported alarms in time order."""
         rows = await self._select(
             "SELECT device_id, code, priority, alarm_kind, text, t, active FROM device_alarms",
-            [("device_id = ?", device_id)],
+            [
+                ("device_id = ?", device_id),
+                ("bay = ?", bay),
+                ("t >= ?", None if since is None else _ts(since)),
+                ("t < ?", None if until is None else _ts(until)),
+            ],
             "t, id",
             limit,
         )
@@ -510,9 +703,26 @@ class SQLiteStore:
             for r in rows
         ]
 
-    async def alarm_events(self, *, bay: str | None = None, limit: int = 1_000) -> list[tuple[str | None, AlarmEvent]]:
-        """The alarm log (bay, event), newest first."""
-        rows = await self._select("SELECT bay, payload FROM alarm_events", [("bay = ?", bay)], "t DESC, id DESC", limit)
+    async def alarm_events(
+        self,
+        *,
+        bay: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 1_000,
+        oldest_first: bool = False,
+    ) -> list[tuple[str | None, AlarmEvent]]:
+        """The alarm log (bay, event), newest first (or oldest first)."""
+        rows = await self._select(
+            "SELECT bay, payload FROM alarm_events",
+            [
+                ("bay = ?", bay),
+                ("t >= ?", None if since is None else _ts(since)),
+                ("t < ?", None if until is None else _ts(until)),
+            ],
+            "t, id" if oldest_first else "t DESC, id DESC",
+            limit,
+        )
         return [(r[0], AlarmEvent.model_validate_json(r[1])) for r in rows]
 
     async def patients(self) -> list[Patient]:
@@ -535,5 +745,52 @@ class SQLiteStore:
         """Rows in one of the record kinds."""
         if table not in TABLES:
             raise ValueError(f"unknown table {table!r}")
-        rows = await self._query(f"SELECT count(*) FROM {table}", ())
+        if table == "readings":
+            rows = await self._query("SELECT coalesce(sum(n), 0) FROM obs", ())
+        else:
+            rows = await self._query(f"SELECT count(*) FROM {table}", ())
         return int(rows[0][0])
+
+    async def purge(self, before: datetime) -> dict[str, int]:
+        """Retention: delete what is older than ``before`` (sessions only once they ended before it)."""
+        await self.flush()
+        cutoff = _ts(before)
+
+        def run() -> dict[str, int]:
+            conn = self._wconn
+            assert conn is not None
+            deleted: dict[str, int] = {}
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                ended = [
+                    sid
+                    for (sid,) in conn.execute(
+                        "SELECT session_id FROM session_events GROUP BY session_id HAVING max(t) < ?"
+                        " AND sum(json_extract(payload, '$.to_phase') IN ('discharged', 'aborted')) > 0",
+                        (cutoff,),
+                    )
+                ]
+                for sid in ended:
+                    conn.execute("DELETE FROM session_events WHERE session_id = ?", (sid,))
+                    conn.execute("DELETE FROM sessions WHERE id = ?", (sid,))
+                deleted["sessions"] = len(ended)
+                for table, column in (
+                    ("obs", "t_device"),
+                    ("waves", "t0"),
+                    ("device_status", "since"),
+                    ("device_alarms", "t"),
+                    ("raw_messages", "received"),
+                    ("alarm_events", "t"),
+                ):
+                    cur = conn.execute(f"DELETE FROM {table} WHERE {column} < ?", (cutoff,))
+                    deleted[table] = cur.rowcount
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return deleted
+
+        deleted = await asyncio.get_running_loop().run_in_executor(self._wexec, run)
+        if any(deleted.values()):
+            log.info("retention: deleted %s (older than %s)", deleted, before.isoformat())
+        return deleted

@@ -64,6 +64,10 @@ TECHNICAL_CONDITIONS: dict[str, tuple[str, Priority, str]] = {
 QUESTIONABLE_WHEN: dict[str, tuple[str, ...]] = {"motion": ("spo2", "pr")}
 
 
+#: Longest waveform chunk yielded at once (seconds of samples).
+MAX_CHUNK_S = 10.0
+
+
 class Fault(StrEnum):
     """Faults a trainer can inject into a simulated device."""
 
@@ -96,6 +100,7 @@ class SimulatedAdapter(Adapter):
         offset_s: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        fixed_step: bool = False,
     ) -> None:
         for ch in channels:
             if parameters.get(ch).kind is not parameters.Kind.WAVEFORM:
@@ -117,6 +122,7 @@ class SimulatedAdapter(Adapter):
         self._offset_s = offset_s
         self._clock = clock
         self._wall = wall
+        self._fixed_step = fixed_step
         self.fault = Fault.NONE
         self._open = False
         #: Scenario time (s) of the latest tick, None before the first: lets the app follow the scenario.
@@ -168,10 +174,16 @@ class SimulatedAdapter(Adapter):
         tick = 0
         while True:
             tick += 1
-            delay = start_mono + tick * self._chunk_s - self._clock()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            now_t = off + (self._clock() - start_mono) * self._speed
+            if self._fixed_step:
+                # Recording at high speed: each tick advances exactly chunk_s * speed of scenario time and
+                # yields to the loop, never faster than ``speed`` x real time, and never in catch-up bursts.
+                now_t = off + tick * self._chunk_s * self._speed
+                await asyncio.sleep(max(0.0, start_mono + tick * self._chunk_s - self._clock()))
+            else:
+                delay = start_mono + tick * self._chunk_s - self._clock()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                now_t = off + (self._clock() - start_mono) * self._speed
             self.scenario_time = now_t
             conditions = set(self._source.conditions(now_t))
             silent = self.fault is Fault.SILENT or "disconnected" in conditions
@@ -183,15 +195,17 @@ class SimulatedAdapter(Adapter):
                 if n <= 0:
                     continue
                 if not silent:
-                    yield WaveformChunk(
-                        device_id=self.device_id,
-                        channel=ch,
-                        t0=origin + timedelta(seconds=sent[ch] / fs),
-                        fs=fs,
-                        samples=tuple(self._source.samples(ch, sent[ch], n)),
-                        unit=parameters.get(ch).ucum,
-                        gain=gain,
-                    )
+                    step = max(1, int(fs * MAX_CHUNK_S))  # a late tick (or a fast run) catches up in pieces
+                    for first in range(sent[ch], upto, step):
+                        yield WaveformChunk(
+                            device_id=self.device_id,
+                            channel=ch,
+                            t0=origin + timedelta(seconds=first / fs),
+                            fs=fs,
+                            samples=tuple(self._source.samples(ch, first, min(step, upto - first))),
+                            unit=parameters.get(ch).ucum,
+                            gain=gain,
+                        )
                 sent[ch] = upto
             while now_t >= next_numerics:
                 t = next_numerics

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from app.config import BayConfig, SerialMonitor, Settings, load_settings
-from app.main import build_adapter
+from app.devices import build_adapter
 from monitors.adapters.serial import SerialAdapter
 
 

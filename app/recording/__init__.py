@@ -1,0 +1,1 @@
+"""Full-disclosure recording: waveform codec, chunking, session loading, replay, review, report, export."""
