@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit e2e serve clean bench-hl7
+.PHONY: demo test lint typecheck unit e2e serve clean bench-hl7 bench bench-quick bench-slow bench-mllp
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Vigil needs Python 3.11+"'
@@ -40,3 +40,15 @@ clean:
 
 bench-hl7: $(STAMP)  ## HL7 ingest throughput vs a bare python-hl7 peer (JSON in benchmarks/results/)
 	$(BIN)/python -m benchmarks.bench_hl7_ingest
+
+bench: $(STAMP)  ## load/latency matrix N=10..200 beds x M=10..300 viewers vs a bare websockets peer (< 10 min)
+	$(BIN)/vigil bench matrix
+
+bench-quick: $(STAMP)  ## one cell (100 beds x 300 viewers) vs the bare peer, ~1 min (CI smoke)
+	$(BIN)/vigil bench quick
+
+bench-slow: $(STAMP)  ## one viewer stops reading for 60 s: the others' p99, server RSS, resync on resume
+	$(BIN)/vigil bench slow
+
+bench-mllp: $(STAMP)  ## beds over HL7 MLLP from sender processes, vs the bare python-hl7 peer
+	$(BIN)/vigil bench mllp

@@ -1,5 +1,6 @@
 """The ``vigil`` command: ``vigil demo`` (simulated bays), ``vigil simulate --scenario NAME --bays N``,
-``vigil serve --config FILE``."""
+``vigil serve --config FILE``, ``vigil report SESSION -o FILE``, ``vigil export SESSION --format FMT -o FILE``
+and ``vigil bench quick|matrix|slow|mllp`` (the load benchmark, from a source checkout)."""
 
 from __future__ import annotations
 
@@ -159,6 +160,111 @@ def _emulate(args: argparse.Namespace) -> int:
     return hl7_sender.main(argv)
 
 
+def _add_record_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``vigil report`` and ``vigil export``: read a recorded session from the SQLite file (no server)."""
+    from app.recording.export import FORMATS
+
+    rep = sub.add_parser("report", help="write the printable HTML report of a recorded session (no server needed)")
+    exp = sub.add_parser("export", help="write a recorded session as CSV, HL7 v2 ORU^R01 or a FHIR R4 Bundle")
+    exp.add_argument("--format", required=True, choices=list(FORMATS), help="what to write")
+    exp.add_argument(
+        "--interval", type=float, default=None, help="fhir.json: seconds between sampled numerics (0: all)"
+    )
+    for p in (rep, exp):
+        p.add_argument("session", help="session id (GET /api/recordings lists them)")
+        p.add_argument("-o", "--output", type=Path, required=True, help="file to write ('-': standard output)")
+        src = p.add_mutually_exclusive_group()
+        src.add_argument("--db", type=Path, default=None, help="the SQLite file (default: from the settings)")
+        src.add_argument("--config", type=Path, default=None, help="TOML settings naming the database")
+        p.add_argument("--tz", default=None, help="clinic time zone for local times, e.g. Europe/Paris (default UTC)")
+
+
+def _record_command(args: argparse.Namespace) -> int:
+    """Run ``vigil report`` / ``vigil export``; exit 2 with a clear message for an unknown session or file."""
+    from app.api.exports import zone
+    from app.recording import export, report
+    from app.recording.load import load_recording
+    from app.sessions.model import Refused
+    from app.store.sqlite import SQLiteStore
+
+    try:
+        db: Path = args.db if args.db is not None else load_settings(args.config).db_path
+        tz = zone(args.tz)
+    except (ValidationError, FileNotFoundError, ValueError) as e:
+        print(f"vigil: invalid configuration:\n{e}", file=sys.stderr)
+        return 2
+    except Refused as e:
+        print(f"vigil: {e.reason}", file=sys.stderr)
+        return 2
+    if not db.is_file():
+        print(f"vigil: no database at {db} (give --db or --config)", file=sys.stderr)
+        return 2
+
+    async def build() -> bytes:
+        store = SQLiteStore(db)
+        await store.open()
+        try:
+            rec = await load_recording(store, args.session)
+        finally:
+            await store.close()
+        if args.command == "report":
+            return report.render_report(rec, tz=tz).encode("utf-8")
+        if args.format == "fhir.json" and args.interval is not None:
+            return export.fhir_json(rec, interval_s=max(0.0, args.interval)).encode("utf-8")
+        return export.export(rec, args.format, tz)
+
+    try:
+        data = asyncio.run(build())
+    except Refused as e:
+        print(f"vigil: {e.reason}", file=sys.stderr)
+        return 2
+    if str(args.output) == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        args.output.write_bytes(data)
+        print(f"vigil: wrote {args.output} ({len(data)} bytes)", file=sys.stderr)
+    return 0
+
+
+def _record_session(args: argparse.Namespace) -> int:
+    """``vigil record``: one simulated session into a SQLite file; prints the session id."""
+    from app.recording.synth import record_simulated_session
+    from app.store.sqlite import SQLiteStore
+    from simulators.scenario import scenario_names
+
+    if args.scenario not in scenario_names():
+        print(f"vigil: unknown scenario {args.scenario!r}; known: {', '.join(scenario_names())}", file=sys.stderr)
+        return 2
+
+    async def run() -> str:
+        store = SQLiteStore(args.db)
+        await store.open()
+        try:
+            return await record_simulated_session(
+                store, scenario=args.scenario, bay=args.bay, seed=args.seed, speed=args.speed
+            )
+        finally:
+            await store.close()
+
+    sid = asyncio.run(run())
+    print(f"recorded session {sid} ({args.scenario}) in {args.db}")
+    return 0
+
+
+def _bench(scenario: str, options: list[str]) -> int:
+    """``vigil bench SCENARIO``: the load benchmark from a source checkout (benchmarks/ is not installed)."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "benchmarks" / "bench_load.py").is_file():
+        print("vigil: bench needs a source checkout (benchmarks/bench_load.py not found)", file=sys.stderr)
+        return 2
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    from benchmarks import bench_load
+
+    return bench_load.main([scenario, *options])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``vigil`` console script."""
     parser = argparse.ArgumentParser(prog="vigil", description="Vigil sedation monitoring display")
@@ -192,7 +298,23 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--location", default=None, help="with --to mllp: PV1-3 unit^room^bed the server maps to a bay")
     serve = sub.add_parser("serve", help="run from a configuration file")
     serve.add_argument("--config", type=Path, default=None, help="TOML file (VIGIL_* env vars override)")
+    _add_record_commands(sub)
+    rec = sub.add_parser("record", help="record one simulated session (check-in to discharge) at high speed")
+    rec.add_argument("--db", type=Path, required=True, help="SQLite file to record into (created if missing)")
+    rec.add_argument("--scenario", default="oversedation", help="a scenario name from simulators/scenarios/")
+    rec.add_argument("--bay", default="bay1")
+    rec.add_argument("--seed", type=int, default=1)
+    rec.add_argument("--speed", type=float, default=1000.0, help="at most this many times real time")
+    bench = sub.add_parser("bench", help="load/latency benchmark: quick, matrix, slow or mllp (benchmarks/)")
+    bench.add_argument("scenario", choices=("quick", "matrix", "slow", "mllp", "cell"))
+    bench.add_argument("options", nargs=argparse.REMAINDER, help="e.g. --seconds 20 (see benchmarks/bench_load.py)")
     args = parser.parse_args(argv)
+    if args.command in ("report", "export"):
+        return _record_command(args)
+    if args.command == "bench":
+        return _bench(args.scenario, args.options)
+    if args.command == "record":
+        return _record_session(args)
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

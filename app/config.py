@@ -196,12 +196,21 @@ class Settings(BaseSettings):
     store_gather_s: float = Field(default=0.0, ge=0, le=0.05)
     #: SQLite synchronous mode: FULL fsyncs every commit (power-loss safe); NORMAL survives process crashes.
     store_synchronous: Literal["NORMAL", "FULL"] = "FULL"
+    #: Storage backend: "sqlite" (one file, ``db_path``; one instance) or "postgres" (``postgres_dsn``;
+    #: several instances may share one database, issue 12).
+    store: Literal["sqlite", "postgres"] = "sqlite"
+    #: asyncpg DSN for store = "postgres", e.g. ``postgresql://vigil@db.example:5432/vigil``.
+    postgres_dsn: str | None = None
+    #: PostgreSQL schema for Vigil's tables (created if missing); None: the connection's search path.
+    postgres_schema: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     #: Full disclosure: record every waveform sample (ECG, pleth, CO2) in compressed segments of this length.
     record_waveforms: bool = True
     record_wave_segment_s: float = Field(default=1.0, ge=0.2, le=10.0)
     #: Retention: delete recorded data older than this many days (None: keep everything). Medical-record
     #: retention periods are set by local law and clinic policy (years, typically), so there is no default.
     retention_days: float | None = Field(default=None, gt=0)
+    #: Demo only: keep one finished simulated session on record for the review page.
+    demo_review_session: bool = False
 
     @field_validator("clinic_timezone")
     @classmethod
@@ -233,6 +242,8 @@ class Settings(BaseSettings):
             raise ValueError("offline_after_s must be longer than stale_after_s")
         if self.backoff_max_s < self.backoff_initial_s:
             raise ValueError("backoff_max_s must be at least backoff_initial_s")
+        if self.store == "postgres" and not self.postgres_dsn:
+            raise ValueError('store = "postgres" needs postgres_dsn')
         from app.alarms.profile import load_profile  # refuse a bad profile at start-up, naming rule and field
 
         load_profile(self.alarm_profile)
@@ -297,4 +308,5 @@ def demo_settings(
         db_path=db_path or Path("vigil-demo.sqlite3"),
         bays=bays,
         monitors=[*monitors, *listeners],
+        demo_review_session=True,
     )

@@ -9,7 +9,9 @@ Every published message gets the next ``seq``, is encoded to JSON once, kept in 
   unsent older one;
 - everything else (status, device alarms, snapshots) is never dropped. If a client's reliable lane
   overflows, its queue is replaced by one fresh ``snapshot`` (reason "resync"), which carries the
-  current status and alarms, so the client ends up exactly where a new client would.
+  current status and alarms, so the client ends up exactly where a new client would. The same happens
+  to a client that has taken nothing for ``offline_after_s`` while messages wait (a stalled reader: what
+  it has queued is as old as an offline device's data), so it resumes from a snapshot, not from history.
 
 Messages leave each client's queue in ``seq`` order, so a client's highest seen seq is a safe resume
 point. The hub also keeps the live state (``LiveState``) that snapshots are made from, updated by the
@@ -89,6 +91,8 @@ class ClientChannel:
         max_waves: int,
         resync: Callable[[ClientChannel], str],
         name: str = "",
+        stall_s: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.sub = sub
         self.name = name
@@ -102,6 +106,9 @@ class ClientChannel:
         self._ready = asyncio.Event()
         self.stats = ClientStats()
         self.closed = False
+        self._stall_s = stall_s
+        self._clock = clock
+        self._progress = clock()  # when the client last took a message, or its queue last became non-empty
 
     @property
     def pending(self) -> int:
@@ -112,6 +119,14 @@ class ClientChannel:
         """Queue a published message if the subscription wants it."""
         if self.closed or not self.sub.wants(entry.bay, entry.decimated):
             return
+        if self._stall_s is not None:
+            if self._live_main == 0 and not self._waves:
+                self._progress = self._clock()
+            elif self._clock() - self._progress > self._stall_s:
+                self.reset(self._resync(self))  # the snapshot already includes this entry (live state)
+                self.stats.resyncs += 1
+                self._progress = self._clock()
+                return
         if entry.decimated is not None:
             if len(self._waves) >= self._max_waves:
                 self._waves.popleft()
@@ -176,10 +191,12 @@ class ClientChannel:
             text = self._pop()
             if text is not None:
                 self.stats.sent += 1
+                self._progress = self._clock()
                 return text
             self._ready.clear()
             try:
-                await asyncio.wait_for(self._ready.wait(), timeout)
+                async with asyncio.timeout(timeout):  # no extra task per wait (as wait_for makes in 3.11)
+                    await self._ready.wait()
             except TimeoutError:
                 return None
 
@@ -190,6 +207,7 @@ class Hub(Protocol):
     epoch: str
     seq: int
     live: LiveState
+    stats: HubStats
 
     def publish(self, msg: Publishable) -> int:
         """Assign the next seq, update live state, fan out; returns the seq."""
@@ -211,6 +229,15 @@ class Hub(Protocol):
         """An encoded heartbeat at the current seq."""
         ...
 
+    def client_totals(self) -> ClientStats:
+        """Delivery counters summed over every client so far."""
+        ...
+
+    @property
+    def clients(self) -> frozenset[ClientChannel]:
+        """Connected clients."""
+        ...
+
 
 @dataclass
 class HubStats:
@@ -218,6 +245,11 @@ class HubStats:
 
     published: int = 0
     by_type: dict[str, int] = field(default_factory=dict)
+    #: Messages that are never dropped (status, device_alarm, alarms), per bay and type: what every client
+    #: subscribed to that bay must have received (the load benchmark checks it).
+    reliable_by_bay: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Counters of clients that have gone (``client_totals`` adds the connected ones).
+    gone: ClientStats = field(default_factory=ClientStats)
 
 
 class InProcessHub:
@@ -233,17 +265,24 @@ class InProcessHub:
         stale_after_s: float = 3.0,
         offline_after_s: float = 10.0,
         clock: Callable[[], float] = time.time,
+        replay: bool = False,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.epoch = uuid.uuid4().hex[:12]
+        self.replay = replay  # a replay hub: hello says so (``Hello.replay``)
         self.seq = 0
         self.live = live
         self._ring: deque[_Entry] = deque(maxlen=ring_size)
         self._clients: set[ClientChannel] = set()
+        # Clients by subscribed bay (and those that want every bay): a message is offered only to them.
+        self._by_bay: dict[str, set[ClientChannel]] = {}
+        self._every_bay: set[ClientChannel] = set()
         self._max_pending = max_pending
         self._max_waves = max_waves
         self._stale = stale_after_s
         self._offline = offline_after_s
         self._clock = clock
+        self._monotonic = monotonic
         self.stats = HubStats()
         self._names = itertools.count(1)
 
@@ -268,7 +307,12 @@ class InProcessHub:
         self._ring.append(entry)
         self.stats.published += 1
         self.stats.by_type[msg.type] = self.stats.by_type.get(msg.type, 0) + 1
-        for ch in self._clients:
+        if decimated is None and key is None:
+            per_bay = self.stats.reliable_by_bay.setdefault(msg.bay, {})
+            per_bay[msg.type] = per_bay.get(msg.type, 0) + 1
+        for ch in self._every_bay:
+            ch.offer(entry)
+        for ch in self._by_bay.get(msg.bay, ()):
             ch.offer(entry)
         if appeared:  # a device bound to no bay: screens showing every bay get a tile for it
             for ch in self._clients:
@@ -276,7 +320,7 @@ class InProcessHub:
                     ch.reset(self._snapshot_text(ch.sub, "resync"))
         return self.seq
 
-    def _snapshot_text(self, sub: Subscription, reason: Literal["connect", "resync", "resubscribe"]) -> str:
+    def _snapshot_text(self, sub: Subscription, reason: Literal["connect", "resync", "resubscribe", "seek"]) -> str:
         return Snapshot(
             seq=self.seq, t=self._clock(), reason=reason, bays=self.live.bays_out(sub.bays)
         ).model_dump_json()
@@ -291,6 +335,7 @@ class InProcessHub:
             offline_after_s=self._offline,
             bays=sorted(sub.bays) if sub.bays is not None else self.live.bay_ids(),
             waves=sub.waves,
+            replay=self.replay,
         ).model_dump_json()
 
     def _missed(self, resume: ResumePoint | None) -> Iterable[_Entry] | None:
@@ -311,6 +356,8 @@ class InProcessHub:
             max_waves=self._max_waves,
             resync=lambda c: self._snapshot_text(c.sub, "resync"),
             name=f"client-{next(self._names)}",
+            stall_s=self._offline,
+            clock=self._monotonic,
         )
         missed = self._missed(resume)
         # On resume, hello carries the resume point: the deltas that follow continue from it.
@@ -323,18 +370,76 @@ class InProcessHub:
             for entry in missed:
                 ch.offer(entry)
         self._clients.add(ch)
+        self._index(ch, add=True)
         return ch
+
+    def _index(self, ch: ClientChannel, *, add: bool) -> None:
+        lanes = [self._every_bay] if ch.sub.bays is None else [self._by_bay.setdefault(b, set()) for b in ch.sub.bays]
+        for lane in lanes:
+            if add:
+                lane.add(ch)
+            else:
+                lane.discard(ch)
 
     def resubscribe(self, ch: ClientChannel, sub: Subscription) -> None:
         """Switch a client to another subscription, with a fresh hello and snapshot."""
+        attached = ch in self._clients
+        if attached:
+            self._index(ch, add=False)
         ch.sub = sub
+        if attached:
+            self._index(ch, add=True)
         ch.reset(self._hello_text(sub, resumed=False))
         ch.push_text(self._snapshot_text(sub, "resubscribe"))
 
+    def reset_live(self, live: LiveState) -> None:
+        """Replace the whole state (a replay seeking): the resume ring is emptied, since deltas from before
+        cannot be continued, and every client gets a fresh snapshot (reason "seek") in place of its queue."""
+        self.live = live
+        self._ring.clear()
+        for ch in self._clients:
+            if ch.stats.sent == 0:  # its hello is still queued: keep it first
+                ch.reset(self._hello_text(ch.sub, resumed=False))
+                ch.push_text(self._snapshot_text(ch.sub, "seek"))
+            else:
+                ch.reset(self._snapshot_text(ch.sub, "seek"))
+
+    def push_all(self, text: str) -> None:
+        """Queue a message outside the published stream (not in the resume ring) for every client."""
+        for ch in self._clients:
+            ch.push_text(text)
+
     def detach(self, ch: ClientChannel) -> None:
         """Forget a client."""
+        if ch in self._clients:
+            gone = self.stats.gone
+            gone.sent += ch.stats.sent
+            gone.waves_dropped += ch.stats.waves_dropped
+            gone.vitals_conflated += ch.stats.vitals_conflated
+            gone.resyncs += ch.stats.resyncs
         ch.closed = True
+        if ch in self._clients:
+            self._index(ch, add=False)
         self._clients.discard(ch)
+
+    def client_totals(self) -> ClientStats:
+        """What happened to every client's messages so far (connected and gone)."""
+        total = (
+            ClientStats(**vars(self.stats.gone))
+            if False
+            else ClientStats(
+                sent=self.stats.gone.sent,
+                waves_dropped=self.stats.gone.waves_dropped,
+                vitals_conflated=self.stats.gone.vitals_conflated,
+                resyncs=self.stats.gone.resyncs,
+            )
+        )
+        for ch in self._clients:
+            total.sent += ch.stats.sent
+            total.waves_dropped += ch.stats.waves_dropped
+            total.vitals_conflated += ch.stats.vitals_conflated
+            total.resyncs += ch.stats.resyncs
+        return total
 
     def heartbeat(self) -> str:
         """A heartbeat at the current seq."""

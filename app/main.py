@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import ssl
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 
@@ -19,20 +18,30 @@ from fastapi.staticfiles import StaticFiles
 from app.alarming import AlarmService
 from app.alarms.engine import AlarmEngine
 from app.alarms.profile import load_profile
+from app.api import exports as export_routes
+from app.api import recordings as recording_routes
 from app.api import routes, ws
 from app.api import sessions as session_routes
+from app.api import trends as trend_routes
+from app.api import ui as ui_routes
+from app.api import whatif as whatif_routes
 from app.api.deps import current_user
-from app.config import Hl7MllpMonitor, MonitorConfig, SerialMonitor, Settings, SimulatedMonitor
+from app.config import SerialMonitor, Settings, SimulatedMonitor
 from app.decimate import Decimator
+from app.devices import build_adapter, scenario_phase
 from app.hub import InProcessHub
 from app.ingest import Pipeline, Supervisor
 from app.live import LiveState
+from app.recording.chunker import WaveChunker
+from app.recording.demo import ensure_demo_session
+from app.recording.replay import HubOptions, ReplayRegistry
 from app.services import Services
 from app.sessions.model import Refused
 from app.sessions.service import SessionService
+from app.store import Store
+from app.store.postgres import PostgresStore
 from app.store.sqlite import SQLiteStore
 from monitors.adapters.simulated import SimulatedAdapter
-from monitors.base import Adapter
 
 log = logging.getLogger(__name__)
 
@@ -44,91 +53,34 @@ def plotly_js_path() -> Path:
     return Path(str(resources.files("plotly") / "package_data" / "plotly.min.js"))
 
 
-def build_adapter(cfg: MonitorConfig) -> Adapter:
-    """An adapter for one configured monitor."""
-    if isinstance(cfg, SimulatedMonitor):
-        from monitors.adapters.simulated import SignalSource
-        from simulators.patient import SimulatedPatient
-        from simulators.physiology import CHANNELS, RestingPatient
-        from simulators.scenario import load_scenario
-
-        source: SignalSource
-        if cfg.scenario is None:
-            source = RestingPatient(cfg.seed)
-        else:
-            scenario = load_scenario(cfg.scenario)
-            if cfg.weight_kg is not None:
-                patient = scenario.patient.model_copy(update={"weight_kg": cfg.weight_kg})
-                scenario = scenario.model_copy(update={"patient": patient})
-            source = SimulatedPatient(scenario, seed=cfg.seed)
-        return SimulatedAdapter(
-            name=cfg.name,
-            device_id=cfg.device_id,
-            source=source,
-            channels=CHANNELS if cfg.waveforms else {},
-            chunk_s=cfg.chunk_s,
-            nibp_interval_s=cfg.nibp_interval_s,
-            nibp_first_s=cfg.nibp_first_s,
-            speed=cfg.speed,
-            offset_s=cfg.offset_min * 60.0,
-        )
-    if isinstance(cfg, Hl7MllpMonitor):
-        from monitors.adapters.hl7_mllp import Hl7MllpAdapter
-
-        context = None
-        if cfg.tls_cert is not None and cfg.tls_key is not None:
-            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            context.load_cert_chain(cfg.tls_cert, cfg.tls_key)
-        return Hl7MllpAdapter(
-            name=cfg.name,
-            host=cfg.host,
-            port=cfg.port,
-            max_frame_bytes=cfg.max_frame_bytes,
-            allow_from=cfg.allow_from,
-            ssl_context=context,
-            idle_timeout_s=cfg.idle_timeout_s,
-            max_connections=cfg.max_connections,
-        )
-    if isinstance(cfg, SerialMonitor):
-        from monitors.adapters.serial import SerialAdapter
-
-        return SerialAdapter(
-            name=cfg.name,
-            device_id=cfg.device_id,
-            port=cfg.port,
-            dialect=cfg.dialect,
-            baudrate=cfg.baudrate,
-            parity=cfg.parity,
-            bytesize=cfg.bytesize,
-            stopbits=cfg.stopbits,
-            idle_reopen_s=cfg.idle_reopen_s,
-        )
-    raise NotImplementedError(f"monitor kind {cfg.kind!r}")  # pragma: no cover - union is exhaustive
-
-
-def scenario_phase(adapter: SimulatedAdapter) -> Callable[[], str | None] | None:
-    """For a simulated bay playing a scenario: the phase its regimen implies now (until sessions exist)."""
-    from simulators.patient import SimulatedPatient
-
-    source = adapter.source
-    if not isinstance(source, SimulatedPatient):
-        return None
-
-    def phase() -> str | None:
-        t = adapter.scenario_time
-        return None if t is None else source.phase_at(t)
-
-    return phase
-
-
-async def _tick_alarms(alarms: AlarmService, interval_s: float = 1.0) -> None:
-    """Run the alarm timers (delays, staleness, escalation, audio pause) once a second."""
+async def _tick_alarms(alarms: AlarmService, pipeline: Pipeline, interval_s: float = 1.0) -> None:
+    """Run the alarm timers (delays, staleness, escalation, audio pause) once a second; record waveform
+    buffers of devices that went quiet."""
     while True:
         await asyncio.sleep(interval_s)
         try:
             alarms.tick()
         except Exception:  # a bug in one evaluation must not stop alarm timing for every bay
             log.exception("alarm tick failed")
+        pipeline.flush_waves(idle_s=2.0)
+
+
+async def _retention(store: Store, days: float, interval_s: float = 3600.0) -> None:
+    """Delete recorded data older than ``days``, hourly."""
+    while True:
+        try:
+            await store.purge(datetime.now(UTC) - timedelta(days=days))
+        except Exception:
+            log.exception("retention purge failed")
+        await asyncio.sleep(interval_s)
+
+
+def build_store(settings: Settings) -> SQLiteStore | PostgresStore:
+    """The store ``settings`` ask for (not yet opened): SQLite at ``db_path`` (default) or PostgreSQL."""
+    if settings.store == "postgres":
+        assert settings.postgres_dsn is not None  # Settings refuses postgres without a DSN
+        return PostgresStore(settings.postgres_dsn, schema=settings.postgres_schema, gather_s=settings.store_gather_s)
+    return SQLiteStore(settings.db_path, gather_s=settings.store_gather_s, synchronous=settings.store_synchronous)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -136,7 +88,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = SQLiteStore(settings.db_path, gather_s=settings.store_gather_s, synchronous=settings.store_synchronous)
+        store = build_store(settings)
         await store.open()
         live = LiveState((b.id, b.label) for b in settings.bays)
         hub = InProcessHub(
@@ -150,7 +102,8 @@ def create_app(settings: Settings) -> FastAPI:
         alarms = AlarmService(
             AlarmEngine(load_profile(settings.alarm_profile)), (b.id for b in settings.bays), hub, store
         )
-        pipeline = Pipeline(store, hub, Decimator(settings.station_wave_max_hz), alarms)
+        chunker = WaveChunker(settings.record_wave_segment_s) if settings.record_waveforms else None
+        pipeline = Pipeline(store, hub, Decimator(settings.station_wave_max_hz), alarms, chunker=chunker)
         supervisor = Supervisor(
             pipeline,
             stale_after_s=settings.stale_after_s,
@@ -174,22 +127,43 @@ def create_app(settings: Settings) -> FastAPI:
             store, alarms, hub, recovery_min=None if recovery is None else timedelta(seconds=recovery)
         )
         await sessions.load()  # after the scenario phase sources: an open session takes its bay back
-        app.state.services = Services(settings, store, hub, pipeline, supervisor, alarms, sessions)
+        replays = ReplayRegistry(  # replays play through hubs of their own, never the live one
+            store,
+            labels={b.id: b.label for b in settings.bays},
+            options=HubOptions(
+                max_pending=settings.client_queue_max,
+                max_waves=settings.client_wave_max,
+                stale_after_s=settings.stale_after_s,
+                offline_after_s=settings.offline_after_s,
+                decimate_hz=settings.station_wave_max_hz,
+            ),
+        )
+        await replays.start()
+        app.state.services = Services(settings, store, hub, pipeline, supervisor, alarms, sessions, replays=replays)
         await supervisor.start()
-        ticker = asyncio.create_task(_tick_alarms(alarms), name="alarms:tick")
+        ticker = asyncio.create_task(_tick_alarms(alarms, pipeline), name="alarms:tick")
+        background = [ticker]
+        if settings.demo_review_session and settings.store == "sqlite":  # the recorder writes the SQLite file
+            seed = ensure_demo_session(store, str(settings.db_path))
+            background.append(asyncio.create_task(seed, name="demo:review-session"))
+        if settings.retention_days is not None:
+            background.append(asyncio.create_task(_retention(store, settings.retention_days), name="retention"))
         log.info(
             "vigil started: %d bays, %d monitors, store %s",
             len(settings.bays),
             len(settings.monitors),
-            settings.db_path,
+            settings.db_path if settings.store == "sqlite" else f"PostgreSQL (schema {settings.postgres_schema})",
         )
         try:
             yield
         finally:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await replays.stop()
             await supervisor.stop()
+            await pipeline.flush_waves()
             await store.close()
             log.info("vigil stopped; store closed (%d records committed)", store.committed_records)
 
@@ -197,6 +171,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(Refused, session_routes.refused_handler)
     app.include_router(routes.router)
     app.include_router(session_routes.router)
+    app.include_router(trend_routes.router)
+    app.include_router(ui_routes.router)
+    app.include_router(whatif_routes.router)
+    app.include_router(recording_routes.router)
+    app.include_router(export_routes.router)
     app.include_router(ws.router)
 
     @app.get("/vendor/plotly.min.js", include_in_schema=False)

@@ -8,6 +8,7 @@ from app.alarming import AlarmService
 from app.config import Settings
 from app.hub import Hub
 from app.ingest import Pipeline, Supervisor
+from app.recording.replay import ReplayRegistry
 from app.sessions.service import SessionService
 from app.store import Store
 
@@ -23,3 +24,4 @@ class Services:
     supervisor: Supervisor
     alarms: AlarmService
     sessions: SessionService | None = None
+    replays: ReplayRegistry | None = None

@@ -147,7 +147,7 @@ class Snapshot(_Envelope):
     """Full state of the subscribed bays as of ``seq``."""
 
     type: Literal["snapshot"] = "snapshot"
-    reason: Literal["connect", "resync", "resubscribe"]
+    reason: Literal["connect", "resync", "resubscribe", "seek"]  # seek: a replay jumped to another time
     bays: list[BayOut]
 
 
@@ -202,6 +202,20 @@ class Alarms(_Envelope):
     phase: str | None = None
 
 
+class ReplayState(_Envelope):
+    """A replay's transport state (replay streams only): sent on every control change and every second while
+    playing. ``position``, ``start`` and ``end`` are recorded times (Unix seconds); ``t`` equals ``position``."""
+
+    type: Literal["replay"] = "replay"
+    replay_id: str
+    session_id: str
+    state: Literal["playing", "paused", "ended"]
+    speed: float
+    position: float
+    start: float
+    end: float
+
+
 class Heartbeat(_Envelope):
     """Sent on an otherwise idle connection once a second; proves the link and carries server time."""
 
@@ -218,7 +232,7 @@ class Error(_Envelope):
 
 
 ServerMessage = Annotated[
-    Hello | Snapshot | Vitals | Wave | Status | DeviceAlarmMsg | Alarms | Heartbeat | Error,
+    Hello | Snapshot | Vitals | Wave | Status | DeviceAlarmMsg | Alarms | ReplayState | Heartbeat | Error,
     Field(discriminator="type"),
 ]
 SERVER_MESSAGE: TypeAdapter[ServerMessage] = TypeAdapter(ServerMessage)

@@ -8,6 +8,7 @@ import dataclasses
 import os
 import queue
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,7 +23,9 @@ from fastapi import FastAPI
 
 from app.config import BayConfig, Settings, SimulatedMonitor
 from app.main import create_app
+from app.recording.model import SessionRecording
 from app.services import Services
+from tests.store_backends import any_store, postgres_schema, store_backend  # noqa: F401  (fixtures)
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -167,3 +170,61 @@ def stop_with_ctrl_c(vp: VigilProcess) -> tuple[int, str]:
         vp.proc.kill()
         raise
     return vp.proc.returncode, vp.stderr()
+
+
+@dataclasses.dataclass(frozen=True)
+class RecordedSession:
+    """A finished simulated session recorded into a SQLite file (read-only: copy it before writing)."""
+
+    db: Path
+    session_id: str
+    scenario: str
+    speed: float
+
+    def load(self) -> SessionRecording:
+        """The session as read back (from a sync fixture: runs its own event loop)."""
+        from app.recording.load import load_recording
+        from app.store.sqlite import SQLiteStore
+
+        async def run() -> SessionRecording:
+            store = SQLiteStore(self.db)
+            await store.open()
+            try:
+                return await load_recording(store, self.session_id)
+            finally:
+                await store.close()
+
+        return asyncio.run(run())
+
+    def copy_to(self, dst: Path) -> Path:
+        """A private copy of the database (the template is closed and checkpointed: one file)."""
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.db, dst)
+        return dst
+
+
+#: Device-time speed of the shared recording. At higher speeds the commit latency of a charted score is many
+#: device seconds, which the what-if self-check would see as a timing difference.
+RECORDED_SPEED = 120.0
+
+
+@pytest.fixture(scope="session")
+def recorded_session(tmp_path_factory: pytest.TempPathFactory) -> RecordedSession:
+    """One over-sedation session (check-in to discharge, with waveforms, alarms, acknowledgements and
+    charting) recorded once per test run through the real pipeline (~1 min) and shared by every test that
+    replays, reviews, re-runs or exports a session."""
+    from app.recording.synth import record_simulated_session
+    from app.store.sqlite import SQLiteStore
+
+    db = tmp_path_factory.mktemp("recorded") / "oversedation.sqlite3"
+
+    async def run() -> str:
+        store = SQLiteStore(db, synchronous="NORMAL")
+        await store.open()
+        try:
+            return await record_simulated_session(store, scenario="oversedation", bay="bay1", speed=RECORDED_SPEED)
+        finally:
+            await store.close()
+
+    sid = asyncio.run(run())
+    return RecordedSession(db=db, session_id=sid, scenario="oversedation", speed=RECORDED_SPEED)

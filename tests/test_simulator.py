@@ -141,7 +141,9 @@ async def run_adapter(adapter: SimulatedAdapter, until_s: float) -> list[Reading
     return got
 
 
-def make_adapter(name: str, *, offset_min: float, speed: float = 60.0, **kw: float) -> SimulatedAdapter:
+def make_adapter(
+    name: str, *, offset_min: float, speed: float = 60.0, nibp_interval_s: float = 180.0, nibp_first_s: float = 5.0
+) -> SimulatedAdapter:
     return SimulatedAdapter(
         name="sim",
         device_id="dev1",
@@ -151,7 +153,8 @@ def make_adapter(name: str, *, offset_min: float, speed: float = 60.0, **kw: flo
         offset_s=offset_min * 60.0,
         clock=SteppingClock(0.15),
         wall=lambda: WALL0 + timedelta(minutes=offset_min),
-        **kw,
+        nibp_interval_s=nibp_interval_s,
+        nibp_first_s=nibp_first_s,
     )
 
 

@@ -33,8 +33,14 @@ Semantics (CLINICAL.md §1 Table 1 and §2.6; IEC 60601-1-8 as summarised there)
 
 from __future__ import annotations
 
+import operator
+import threading
+from collections.abc import Callable
 from datetime import datetime
 from statistics import median
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from app.alarms.model import (
     SCALE_LABEL,
@@ -67,6 +73,7 @@ from app.alarms.profile import (
     AnyCond,
     Condition,
     DeviceCond,
+    Escalation,
     InvalidCond,
     Level,
     LinkCond,
@@ -103,10 +110,12 @@ def _compare(v: float, op: str, limit: float) -> bool:
     return v >= limit
 
 
-def _min_until(a: float | None, b: float | None) -> float | None:
-    if a is None:
-        return b
-    return a if b is None else min(a, b)
+_OP_FN: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
 
 
 def new_state(profile: Profile) -> BayAlarmState:
@@ -128,33 +137,68 @@ def evaluate(
     if s.now is not None and t < s.now:
         t = s.now
     s.now = t
-    step = _Step(profile, s, t)
+    step = _Step(_compiled(profile), s, t)
     step.run(inp)
     return s, step.events
 
 
+# --- copies -------------------------------------------------------------------------------------------
+#
+# ``evaluate`` works copy-on-write: the new state gets new top-level containers, but its ``RuleState``,
+# ``LevelState`` and ``AlarmRecord`` objects are the given state's until the step changes them; the step
+# then replaces them with copies first (``_Step._own_*``). Nothing reachable from the given state is ever
+# changed. Copies skip pydantic's ``model_copy`` machinery (no validation either way).
+
+_M = TypeVar("_M", bound=BaseModel)
+_oset = object.__setattr__
+
+
+def _clone(m: _M, update: dict[str, Any] | None = None) -> _M:
+    """``m.model_copy(update=update)``, faster (these models have no extra or private attributes)."""
+    c = object.__new__(type(m))
+    d = m.__dict__.copy()
+    fields_set = set(m.__pydantic_fields_set__)
+    if update:
+        d.update(update)
+        fields_set.update(update)
+    _oset(c, "__dict__", d)
+    _oset(c, "__pydantic_extra__", None)
+    _oset(c, "__pydantic_fields_set__", fields_set)
+    _oset(c, "__pydantic_private__", None)
+    return c
+
+
 def _copy(state: BayAlarmState) -> BayAlarmState:
-    """A copy the step may change: containers are new, values replaced rather than mutated are shared."""
-    return state.model_copy(
-        update={
-            "samples": dict(state.samples),  # Sample objects are replaced, never changed
-            "last_valid": dict(state.last_valid),
-            "last_update": dict(state.last_update),
-            "baseline_samples": dict(state.baseline_samples),  # lists are replaced, never appended to
-            "baselines": dict(state.baselines),
-            "manual_baselines": dict(state.manual_baselines),
-            "devices": dict(state.devices),
-            "conditions": {d: dict(codes) for d, codes in state.conditions.items()},
-            "rules": {k: _copy_rule(rs) for k, rs in state.rules.items()},
-        }
+    """A copy the step may change: containers are new, values replaced rather than mutated are shared.
+
+    ``conditions`` (device -> codes) and ``rules`` are copied one level only: the step replaces an inner
+    codes dict, a ``RuleState`` and what it holds before changing them.
+    """
+    return _clone(
+        state,
+        {
+            "samples": state.samples.copy(),  # Sample objects are replaced, never changed
+            "last_valid": state.last_valid.copy(),
+            "last_update": state.last_update.copy(),
+            "baseline_samples": state.baseline_samples.copy(),  # lists are replaced, never appended to
+            "baselines": state.baselines.copy(),
+            "manual_baselines": state.manual_baselines.copy(),
+            "devices": state.devices.copy(),
+            "conditions": state.conditions.copy(),
+            "rules": state.rules.copy(),
+        },
     )
 
 
-def _copy_rule(rs: RuleState) -> RuleState:
-    a = rs.alarm
-    if a is not None:
-        a = a.model_copy(update={"escalated": list(a.escalated), "notified": list(a.notified)})
-    return rs.model_copy(update={"levels": [ls.model_copy() for ls in rs.levels], "alarm": a})
+#: LevelState() as a dict: a level outside its phases is reset to this.
+_RESET_LEVEL = LevelState().__dict__
+#: The fields ``_advance`` resets when a condition does not hold, and their reset values.
+_RESET_KEY = operator.attrgetter(
+    "running", "elapsed", "paused", "valid_until", "count", "sample_t", "asserted", "requested"
+)
+_RESET_VALUES = (False, 0.0, False, None, 0, None, False, False)
+_PHASES = tuple(Phase)
+_PHASE_INDEX = {phase: i for i, phase in enumerate(_PHASES)}
 
 
 def active_alarms(state: BayAlarmState) -> list[ActiveAlarm]:
@@ -206,24 +250,307 @@ class AlarmEngine:
         return evaluate(self.profile, state, inp, now)
 
 
-class _Step:
-    """The working context of one ``evaluate`` call (mutates its own copy of the state)."""
+_DEVICE_PARAM: dict[str, bool] = {}
 
-    def __init__(self, profile: Profile, state: BayAlarmState, now: float) -> None:
-        self.p = profile
+
+def _device_param(key: str) -> bool:
+    """True for a key a device reading may alarm on: a numeric catalogue parameter, not a scale (cached)."""
+    known = _DEVICE_PARAM.get(key)
+    if known is None:
+        known = _DEVICE_PARAM[key] = is_known_param(key) and key not in SCALE_LABEL
+    return known
+
+
+_SAMPLE_FIELDS = frozenset(("value", "t", "questionable"))
+
+
+def _sample(value: float | None, t: float, questionable: bool) -> Sample:
+    """``Sample(value=value, t=t, questionable=questionable)`` without validating what is valid already."""
+    if (value is not None and type(value) is not float) or type(t) is not float:
+        return Sample(value=value, t=t, questionable=questionable)
+    m = object.__new__(Sample)
+    _oset(m, "__dict__", {"value": value, "t": t, "questionable": questionable})
+    _oset(m, "__pydantic_extra__", None)
+    _oset(m, "__pydantic_fields_set__", set(_SAMPLE_FIELDS))
+    _oset(m, "__pydantic_private__", None)
+    return m
+
+
+# --- the profile, compiled ----------------------------------------------------------------------------
+#
+# Per profile, once: each level's phases as a set, its condition tree as nested closures with the
+# per-parameter constants (hold time, limit, operator) resolved, the escalation table as a dict.
+
+#: A compiled condition: (step, level asserted, level applicable since) -> _Eval.
+_Cond = Callable[["_Step", bool, float], _Eval]
+
+
+def _compile_cond(c: Condition, p: Profile) -> _Cond:
+    """The condition as a closure with the same result as the tree walk of the reference engine."""
+    if isinstance(c, ValueCond):
+        param = c.param
+        missing: bool | None = False if param in SCALE_LABEL else None  # a scale never charted is not abnormal
+        hold = c.max_age_s or p.hold_s.get(param)
+        if hold is None and is_continuous(param):
+            hold = p.sample_hold_s
+        op = _OP_FN[c.op]
+        value, delta, pct, hysteresis = c.value, c.baseline_delta, c.baseline_pct, c.hysteresis
+        adjust = hysteresis if c.op in ("<", "<=") else -hysteresis
+
+        def value_cond(st: _Step, asserted: bool, since: float) -> _Eval:
+            smp = st.samples.get(param)
+            if smp is None:
+                return missing, None, None
+            v = smp.value
+            if v is None:
+                return missing, None, None
+            t = smp.t
+            until = None
+            if hold is not None:
+                until = t + hold
+                if st.now > until + _EPS:
+                    return missing, None, None
+            if value is not None:
+                limit = value
+            else:
+                base = st.manual_baselines.get(param, st.baselines.get(param))
+                if base is None:
+                    return False, None, None
+                limit = base + delta if delta is not None else base * (1 + (pct or 0) / 100)
+            if asserted and hysteresis:
+                limit += adjust
+            return op(v, limit), until, t
+
+        return value_cond
+    if isinstance(c, InvalidCond):
+        key = c.invalid
+
+        def invalid_cond(st: _Step, asserted: bool, since: float) -> _Eval:
+            smp = st.samples.get(key)
+            return (smp is not None and smp.value is None), None, None
+
+        return invalid_cond
+    if isinstance(c, AgeCond):
+        params, age_s, valid_only = c.params, c.age_s, c.valid_only
+
+        def age_cond(st: _Step, asserted: bool, since: float) -> _Eval:
+            seen = st.last_valid if valid_only else st.last_update
+            latest = since
+            for q in params:
+                x = seen.get(q)
+                if x is not None and x > latest:
+                    latest = x
+            return st.now - latest > age_s + _EPS, None, None
+
+        return age_cond
+    if isinstance(c, DeviceCond):
+        codes = frozenset(c.device)
+
+        def device_cond(st: _Step, asserted: bool, since: float) -> _Eval:
+            return any(not codes.isdisjoint(active) for active in st.conditions.values()), None, None
+
+        return device_cond
+    if isinstance(c, LinkCond):
+        states = frozenset(c.link)
+
+        def link_cond(st: _Step, asserted: bool, since: float) -> _Eval:
+            return not states.isdisjoint(st.devices.values()), None, None
+
+        return link_cond
+    if isinstance(c, RuleRef):
+        ref, min_rank = c.rule, rank(c.min_priority)
+
+        def rule_ref(st: _Step, asserted: bool, since: float) -> _Eval:
+            return rank(st.cond.get(ref)) >= min_rank, None, None
+
+        return rule_ref
+    if isinstance(c, AllCond):
+        subs = tuple(_compile_cond(x, p) for x in c.all)
+
+        def all_cond(st: _Step, asserted: bool, since: float) -> _Eval:
+            unknown = False
+            first: float | None = None
+            newest: float | None = None
+            for sub in subs:
+                r, u, t = sub(st, asserted, since)
+                if r is False:
+                    return False, None, None
+                if r is None:
+                    unknown = True
+                elif not unknown:
+                    if u is not None and (first is None or u < first):
+                        first = u
+                    if t is not None and (newest is None or t > newest):
+                        newest = t
+            if unknown:
+                return None, None, None
+            return True, first, newest
+
+        return all_cond
+    assert isinstance(c, AnyCond)
+    alts = tuple(_compile_cond(x, p) for x in c.any)
+
+    def any_cond(st: _Step, asserted: bool, since: float) -> _Eval:
+        found = unknown = unbounded = False
+        last: float | None = None
+        newest: float | None = None
+        for alt in alts:
+            r, u, t = alt(st, asserted, since)
+            if r is True:
+                found = True
+                if u is None:
+                    unbounded = True
+                elif last is None or u > last:
+                    last = u
+                if t is not None and (newest is None or t > newest):
+                    newest = t
+            elif r is None:
+                unknown = True
+        if found:
+            return True, None if unbounded else last, newest
+        if unknown:
+            return None, None, None
+        return False, None, None
+
+    return any_cond
+
+
+class _CLevel:
+    """One level of a rule, compiled."""
+
+    __slots__ = ("lvl", "phases", "questionable", "rank", "wants_request", "when")
+
+    def __init__(self, rule: Rule, lvl: Level, p: Profile) -> None:
+        self.lvl = lvl
+        self.phases = frozenset(lvl.phases or rule.phases)
+        self.rank = rank(lvl.priority)
+        self.when = _compile_cond(lvl.when, p)
+        #: the parameters whose questionable quality adds ``questionable_delay_s`` (artifact guard, C2)
+        self.questionable = tuple(leaf.param for leaf in leaves(lvl.when) if isinstance(leaf, ValueCond))
+        self.wants_request = lvl.request_repeat or lvl.confirm_samples > 1
+
+
+class _CRule:
+    """One rule, compiled."""
+
+    __slots__ = ("applicable", "id", "idle", "levels", "n", "rule")
+
+    def __init__(self, rule: Rule, p: Profile) -> None:
+        self.rule = rule
+        self.id = rule.id
+        self.levels = tuple(_CLevel(rule, lvl, p) for lvl in rule.levels)
+        self.n = len(self.levels)
+        #: per phase (``_PHASE_INDEX``): the levels that apply, as (index, level), and those that do not
+        self.applicable = tuple(
+            tuple((i, cl) for i, cl in enumerate(self.levels) if phase in cl.phases) for phase in _PHASES
+        )
+        self.idle = tuple(tuple(i for i, cl in enumerate(self.levels) if phase not in cl.phases) for phase in _PHASES)
+
+
+class _Compiled:
+    """A profile, compiled for ``_Step``."""
+
+    __slots__ = ("escalation", "profile", "rules")
+
+    def __init__(self, p: Profile) -> None:
+        self.profile = p
+        self.rules = tuple(_CRule(r, p) for r in p.rules)
+        self.escalation: dict[Priority, Escalation] = {}
+        for e in p.escalation:
+            self.escalation.setdefault(e.priority, e)  # the first entry, like Profile.escalation_for
+
+
+#: Compiled profiles by ``id()``; each entry keeps its profile alive, so an id is not reused while cached.
+_CACHE: dict[int, tuple[Profile, _Compiled]] = {}
+_CACHE_MAX = 32
+_CACHE_LOCK = threading.Lock()
+
+
+def _compiled(profile: Profile) -> _Compiled:
+    """The compiled form of a profile (profiles are frozen: compiled once, kept for the next calls)."""
+    hit = _CACHE.get(id(profile))
+    if hit is not None and hit[0] is profile:
+        return hit[1]
+    c = _Compiled(profile)
+    with _CACHE_LOCK:
+        while len(_CACHE) >= _CACHE_MAX:
+            del _CACHE[next(iter(_CACHE))]
+        _CACHE[id(profile)] = (profile, c)
+    return c
+
+
+class _Step:
+    """The working context of one ``evaluate`` call (mutates its own copy of the state, copy-on-write)."""
+
+    def __init__(self, compiled: _Compiled, state: BayAlarmState, now: float) -> None:
+        self.c = compiled
+        self.p = compiled.profile
         self.s = state
         self.now = now
-        self.t = to_datetime(now)
+        self._t: datetime | None = None
         self.events: list[AlarmEvent] = []
         self.cond: dict[str, Priority | None] = {}  # this step's condition priority per rule
+        # The new state's containers (changed in place by the step, never replaced), for the conditions.
+        self.samples = state.samples
+        self.last_valid = state.last_valid
+        self.last_update = state.last_update
+        self.baselines = state.baselines
+        self.manual_baselines = state.manual_baselines
+        self.devices = state.devices
+        self.conditions = state.conditions
+        self.rules = state.rules
+        self.phase_index = 0  # of the state's phase once the input is applied
+        # What this step has copied already (and may change): rule ids, (rule id, level index), rule ids.
+        self._own_rules: set[str] = set()
+        self._own_levels: set[tuple[str, int]] = set()
+        self._own_alarms: set[str] = set()
+
+    @property
+    def t(self) -> datetime:
+        """``now`` as an aware datetime (the events' time)."""
+        if self._t is None:
+            self._t = to_datetime(self.now)
+        return self._t
+
+    # --- copy-on-write ----------------------------------------------------------------------------------
+
+    def _own_rule(self, rule_id: str) -> RuleState:
+        """The rule's state, copied (once per step) so that this step may change it."""
+        rs = self.rules[rule_id]
+        if rule_id in self._own_rules:
+            return rs
+        rs = self.rules[rule_id] = _clone(rs, {"levels": list(rs.levels), "alarm": rs.alarm})
+        self._own_rules.add(rule_id)
+        return rs
+
+    def _own_level(self, rule_id: str, i: int) -> LevelState:
+        """The level's state, copied (once per step) so that this step may change it."""
+        rs = self._own_rule(rule_id)
+        if (rule_id, i) in self._own_levels:
+            return rs.levels[i]
+        ls = rs.levels[i] = _clone(rs.levels[i])
+        self._own_levels.add((rule_id, i))
+        return ls
+
+    def _own_alarm(self, rule_id: str) -> AlarmRecord:
+        """The rule's active alarm, copied (once per step) so that this step may change it."""
+        rs = self._own_rule(rule_id)
+        a = rs.alarm
+        assert a is not None
+        if rule_id in self._own_alarms:
+            return a
+        a = rs.alarm = _clone(a, {"escalated": list(a.escalated), "notified": list(a.notified)})
+        self._own_alarms.add(rule_id)
+        return a
 
     # --- driver -----------------------------------------------------------------------------------------
 
     def run(self, inp: AlarmInput) -> None:
         self._audio_timeout()
         self._apply(inp)
-        for rule in self.p.rules:
-            self._rule(rule)
+        self.phase_index = _PHASE_INDEX[self.s.phase]
+        for cr in self.c.rules:
+            self._rule(cr)
         if isinstance(inp, AckInput):
             self._ack(inp)
         self._escalate()
@@ -247,7 +574,7 @@ class _Step:
         elif isinstance(inp, DeviceStatusInput):
             s.devices[inp.device_id] = inp.state
         elif isinstance(inp, DeviceConditionInput):
-            codes = s.conditions.setdefault(inp.device_id, {})
+            codes = s.conditions[inp.device_id] = dict(s.conditions.get(inp.device_id, {}))  # copy-on-write
             if inp.active:
                 codes.setdefault(inp.code, now)
             else:
@@ -273,12 +600,12 @@ class _Step:
 
     def _reading(self, r: ReadingInput) -> None:
         s, now = self.s, self.now
-        if not is_known_param(r.param) or r.param in SCALE_LABEL:
+        if not _device_param(r.param):
             return  # waveforms, unknown keys, scales: nothing to alarm on from a device
         v = r.usable
         if v is not None and v != v:  # NaN: no value
             v = None
-        s.samples[r.param] = Sample(value=v, t=now, questionable=r.quality is Quality.QUESTIONABLE)
+        s.samples[r.param] = _sample(v, now, r.quality is Quality.QUESTIONABLE)
         s.last_update[r.param] = now
         if v is not None:
             s.last_valid[r.param] = now
@@ -302,7 +629,7 @@ class _Step:
     def _baseline(self, param: str) -> float | None:
         return self.s.manual_baselines.get(param, self.s.baselines.get(param))
 
-    # --- conditions -------------------------------------------------------------------------------------
+    # --- conditions (the reference tree walk, kept for alarm texts and values) --------------------------
 
     def _limit(self, c: ValueCond, asserted: bool) -> float | None:
         if c.value is not None:
@@ -331,61 +658,10 @@ class _Step:
             return None, None, None
         return smp.value, until, smp.t
 
-    def _questionable(self, c: Condition) -> bool:
-        """True when a value the condition reads has questionable quality (artifact guard, C2)."""
-        for leaf in leaves(c):
-            smp = self.s.samples.get(leaf.param) if isinstance(leaf, ValueCond) else None
-            if smp is not None and smp.questionable:
-                return True
-        return False
-
     def _age(self, c: AgeCond, ls: LevelState) -> float:
         seen = self.s.last_valid if c.valid_only else self.s.last_update
         start = self.now if ls.applicable_since is None else ls.applicable_since
         return self.now - max([start, *(seen[p] for p in c.params if p in seen)])
-
-    def _eval(self, c: Condition, ls: LevelState) -> _Eval:
-        if isinstance(c, ValueCond):
-            v, until, st = self._current(c)
-            if v is None:
-                # A scale never charted is simply not abnormal; a missing device value is unknown.
-                return (False if c.param in SCALE_LABEL else None), None, None
-            limit = self._limit(c, ls.asserted)
-            if limit is None:
-                return False, None, None
-            return _compare(v, c.op, limit), until, st
-        if isinstance(c, InvalidCond):
-            smp = self.s.samples.get(c.invalid)
-            return (smp is not None and smp.value is None), None, None
-        if isinstance(c, AgeCond):
-            return self._age(c, ls) > c.age_s + _EPS, None, None
-        if isinstance(c, DeviceCond):
-            return any(code in c.device for codes in self.s.conditions.values() for code in codes), None, None
-        if isinstance(c, LinkCond):
-            return any(st in c.link for st in self.s.devices.values()), None, None
-        if isinstance(c, RuleRef):
-            return rank(self.cond.get(c.rule)) >= rank(c.min_priority), None, None
-        subs = [self._eval(x, ls) for x in (c.all if isinstance(c, AllCond) else c.any)]
-        times = [st for _, _, st in subs if st is not None]
-        newest = max(times) if times else None
-        if isinstance(c, AllCond):
-            if any(r is False for r, _, _ in subs):
-                return False, None, None
-            if any(r is None for r, _, _ in subs):
-                return None, None, None
-            first: float | None = None
-            for _, u, _ in subs:
-                first = _min_until(first, u)
-            return True, first, newest
-        assert isinstance(c, AnyCond)
-        true = [(u, st) for r, u, st in subs if r is True]
-        if true:
-            untils = [u for u, _ in true]
-            stamps = [st for _, st in true if st is not None]
-            return True, None if None in untils else max(u for u in untils if u is not None), max(stamps, default=None)
-        if any(r is None for r, _, _ in subs):
-            return None, None, None
-        return False, None, None
 
     def _describe(self, c: Condition, ls: LevelState, head: str) -> list[str]:
         """Details of the leaves that hold, e.g. ``86 < 90`` or ``NIBP sys 172 ≥ 170 (baseline 130 +40)``.
@@ -439,23 +715,39 @@ class _Step:
 
     # --- rules ------------------------------------------------------------------------------------------
 
-    def _rule(self, rule: Rule) -> None:
-        rs = self.s.rules.get(rule.id)
-        if rs is None or len(rs.levels) != len(rule.levels):
-            rs = self.s.rules[rule.id] = RuleState(levels=[LevelState() for _ in rule.levels])
+    def _rule(self, cr: _CRule) -> None:
+        rule, rid, now = cr.rule, cr.id, self.now
+        rs = self.rules.get(rid)
+        if rs is None or len(rs.levels) != cr.n:
+            rs = self.rules[rid] = RuleState(levels=[LevelState() for _ in rule.levels])
+            self._own_rules.add(rid)
+            self._own_levels.update((rid, i) for i in range(cr.n))
+        levels = rs.levels  # the given state's objects at the indexes this rule has not changed yet
+        for i in cr.idle[self.phase_index]:  # outside their phases: reset (the order of levels does not matter)
+            if levels[i].__dict__ != _RESET_LEVEL:
+                self._own_rule(rid).levels[i] = LevelState()
+                self._own_levels.add((rid, i))
         requests: list[tuple[Level, LevelState]] = []
         active = rank(rs.alarm.priority) if rs.alarm is not None else -1
-        for i, lvl in enumerate(rule.levels):
-            if self.s.phase not in (lvl.phases or rule.phases):
-                rs.levels[i] = LevelState()
-                continue
-            ls = rs.levels[i]
-            if ls.applicable_since is None:
-                ls.applicable_since = self.now
-            if self._advance(lvl, ls, waive=rank(lvl.priority) <= active) and (
-                lvl.request_repeat or lvl.confirm_samples > 1
+        top: tuple[Level, LevelState] | None = None  # the asserted level of highest priority, the first of equals
+        top_rank = -2
+        for i, cl in cr.applicable[self.phase_index]:
+            ls = levels[i]
+            since = ls.applicable_since
+            res, until, stamp = cl.when(self, ls.asserted, now if since is None else since)
+            # Skip what _advance would leave unchanged (and then it requests nothing): an unknown condition
+            # with the timer stopped or paused already, or a condition that does not hold on a reset level.
+            if since is None or not (
+                (not ls.running or ls.paused) if res is None else (res is False and _RESET_KEY(ls) == _RESET_VALUES)
             ):
-                requests.append((lvl, ls))
+                ls = self._own_level(rid, i)
+                if since is None:
+                    ls.applicable_since = now
+                if self._advance(cl, ls, res, until, stamp, waive=cl.rank <= active) and cl.wants_request:
+                    requests.append((cl.lvl, ls))
+            if ls.asserted and cl.rank > top_rank:
+                top, top_rank = (cl.lvl, ls), cl.rank
+        rs = self.rules[rid]
         if requests:
             lvl, ls = max(requests, key=lambda x: rank(x[0].priority))
             head = lvl.text or rule.label
@@ -469,24 +761,35 @@ class _Step:
                 values=self._values(rule, rs.levels),
                 due=to_datetime(self.now + lvl.repeat_within_s),
             )
-        top = self._top(rule, rs)
-        self.cond[rule.id] = None if top is None else top[0].priority
+        if top is None:
+            self.cond[rid] = None
+            if rs.alarm is None:
+                return  # nothing asserted, no alarm: _transition has nothing to do
+        else:
+            self.cond[rid] = top[0].priority
         self._transition(rule, rs, top)
 
     @staticmethod
-    def _top(rule: Rule, rs: RuleState) -> tuple[Level, LevelState] | None:
+    def _top(cr: _CRule, rs: RuleState) -> tuple[Level, LevelState] | None:
         """The asserted level of highest priority (the first of equals), if any."""
-        asserted = [(lvl, ls) for lvl, ls in zip(rule.levels, rs.levels, strict=True) if ls.asserted]
-        return max(asserted, key=lambda x: rank(x[0].priority), default=None)
+        best: tuple[Level, LevelState] | None = None
+        best_rank = -2
+        for cl, ls in zip(cr.levels, rs.levels, strict=True):
+            if ls.asserted and cl.rank > best_rank:
+                best, best_rank = (cl.lvl, ls), cl.rank
+        return best
 
-    def _advance(self, lvl: Level, ls: LevelState, waive: bool) -> bool:
+    def _advance(
+        self, cl: _CLevel, ls: LevelState, res: bool | None, until: float | None, stamp: float | None, waive: bool
+    ) -> bool:
         """Update one level's persistence timer; True when a repeat measurement should be requested.
 
-        ``waive``: the rule's alarm is already active at this level's priority or higher, so the level
-        asserts without its delay or confirmation (delays keep transients from raising an alarm; they must
-        not turn a HIGH that improves to MEDIUM into "ended" followed by a new MEDIUM).
+        ``res, until, stamp``: the level's condition now. ``waive``: the rule's alarm is already active at
+        this level's priority or higher, so the level asserts without its delay or confirmation (delays keep
+        transients from raising an alarm; they must not turn a HIGH that improves to MEDIUM into "ended"
+        followed by a new MEDIUM).
         """
-        res, until, stamp = self._eval(lvl.when, ls)
+        lvl = cl.lvl
         now = self.now
         if res is True:
             if not ls.running:
@@ -504,7 +807,7 @@ class _Step:
             if request:
                 ls.requested = True
             delay = lvl.delay_s
-            if lvl.questionable_delay_s and self._questionable(lvl.when):
+            if lvl.questionable_delay_s and self._questionable_params(cl.questionable):
                 delay += lvl.questionable_delay_s
             if waive or (ls.elapsed >= delay - _EPS and ls.count >= lvl.confirm_samples):
                 ls.asserted = True
@@ -519,6 +822,14 @@ class _Step:
         ls.count, ls.sample_t, ls.asserted, ls.requested = 0, None, False, False
         return False
 
+    def _questionable_params(self, params: tuple[str, ...]) -> bool:
+        """True when one of these parameters' latest sample has questionable quality."""
+        for param in params:
+            smp = self.samples.get(param)
+            if smp is not None and smp.questionable:
+                return True
+        return False
+
     def _transition(self, rule: Rule, rs: RuleState, top: tuple[Level, LevelState] | None) -> None:
         cond = None if top is None else top[0].priority
         a = rs.alarm
@@ -526,7 +837,7 @@ class _Step:
             if top is None:
                 return
             self.s.seq += 1
-            a = rs.alarm = AlarmRecord(
+            a = self._own_rule(rule.id).alarm = AlarmRecord(
                 alarm_id=f"{rule.id}-{self.s.seq}",
                 rule_id=rule.id,
                 row=rule.row,
@@ -539,14 +850,19 @@ class _Step:
                 priority_since=self.now,
                 unacked_since=self.now,
             )
+            self._own_alarms.add(rule.id)
             self._alarm_event(EventKind.RAISED, rule, a)
             return
         latched = a.acked_at is None and (a.priority in rule.latch or a.held)
-        before, a.condition_priority = a.condition_priority, cond
+        before = a.condition_priority
+        if before is not cond:
+            a = self._own_alarm(rule.id)
+            a.condition_priority = cond
         if top is None:
             if not latched:
                 self._clear(rule, rs)
             elif before is not None:
+                a = self._own_alarm(rule.id)
                 a.values = self._values(rule, rs.levels)
                 self._alarm_event(EventKind.CONDITION_ENDED, rule, a)
         elif rank(cond) > rank(a.priority) or (rank(cond) < rank(a.priority) and not latched):
@@ -559,8 +875,8 @@ class _Step:
         return " ".join([head, *self._describe(lvl.when, ls, head)])
 
     def _change(self, rule: Rule, rs: RuleState, top: tuple[Level, LevelState] | None, unack: bool) -> None:
-        a = rs.alarm
-        assert a is not None and top is not None
+        a = self._own_alarm(rule.id)
+        assert top is not None
         prev = a.priority
         a.priority, a.priority_since, a.held = top[0].priority, self.now, False
         a.text, a.values = self._text(rule, top), self._values(rule, rs.levels)
@@ -570,10 +886,9 @@ class _Step:
         self._alarm_event(EventKind.PRIORITY_CHANGED, rule, a, previous_priority=prev)
 
     def _clear(self, rule: Rule, rs: RuleState) -> None:
-        a = rs.alarm
-        assert a is not None
+        a = self._own_alarm(rule.id)
         a.values = self._values(rule, rs.levels)
-        rs.alarm = None
+        self._own_rule(rule.id).alarm = None
         self._alarm_event(EventKind.CLEARED, rule, a)
 
     def _alarm_event(self, kind: EventKind, rule: Rule, a: AlarmRecord, **kw: object) -> None:
@@ -592,13 +907,15 @@ class _Step:
     # --- user actions and timers ------------------------------------------------------------------------
 
     def _ack(self, inp: AckInput) -> None:
-        for rule in self.p.rules:
-            rs = self.s.rules[rule.id]
-            a = rs.alarm
+        for cr in self.c.rules:
+            rule = cr.rule
+            a = self.rules[rule.id].alarm
             if a is None or a.acked_at is not None or a.priority is Priority.INFO:
                 continue  # info flags (sentinel markers) are logged, not acknowledged
             if inp.rule_id not in ("all", rule.id, a.alarm_id):
                 continue
+            a = self._own_alarm(rule.id)
+            rs = self.rules[rule.id]
             a.acked_at, a.acked_by = self.now, inp.user
             self._alarm_event(
                 EventKind.ACKNOWLEDGED, rule, a, user=inp.user, time_to_ack_s=round(self.now - a.unacked_since, 3)
@@ -606,16 +923,19 @@ class _Step:
             if a.condition_priority is None:
                 self._clear(rule, rs)
             elif rank(a.condition_priority) < rank(a.priority):
-                self._change(rule, rs, self._top(rule, rs), unack=False)
+                self._change(rule, rs, self._top(cr, rs), unack=False)
 
     def _escalate(self) -> None:
-        for rule in self.p.rules:
-            a = self.s.rules[rule.id].alarm
+        escalation = self.c.escalation
+        for cr in self.c.rules:
+            rule = cr.rule
+            a = self.rules[rule.id].alarm
             if a is None or a.acked_at is not None or a.priority in a.escalated:
                 continue
-            esc = self.p.escalation_for(a.priority)
+            esc = escalation.get(a.priority)
             if esc is None or self.now - a.priority_since < esc.after_s - _EPS:
                 continue
+            a = self._own_alarm(rule.id)
             prev = a.priority
             a.escalated.append(a.priority)
             a.notified.append(esc.notify)

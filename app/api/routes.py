@@ -91,6 +91,40 @@ async def monitors(user: CurrentUser, svc: Svc) -> list[MonitorInfo]:
     ]
 
 
+class DeliveryStats(BaseModel):
+    """The hub's delivery counters (read-only; the load benchmark and operators read them)."""
+
+    epoch: str
+    seq: int  # the latest published seq: messages up to it have been offered to every client
+    clients: int
+    published: int
+    by_type: dict[str, int]
+    reliable_by_bay: dict[str, dict[str, int]]  # status / device_alarm / alarms published per bay
+    sent: int
+    waves_dropped: int
+    vitals_conflated: int
+    resyncs: int
+
+
+@router.get("/api/stats")
+async def stats(user: CurrentUser, svc: Svc) -> DeliveryStats:
+    """Published messages and what became of them per client (sent, dropped waves, conflated vitals, resyncs)."""
+    hub = svc.hub
+    totals = hub.client_totals()
+    return DeliveryStats(
+        epoch=hub.epoch,
+        seq=hub.seq,
+        clients=len(hub.clients),
+        published=hub.stats.published,
+        by_type=dict(hub.stats.by_type),
+        reliable_by_bay={b: dict(c) for b, c in hub.stats.reliable_by_bay.items()},
+        sent=totals.sent,
+        waves_dropped=totals.waves_dropped,
+        vitals_conflated=totals.vitals_conflated,
+        resyncs=totals.resyncs,
+    )
+
+
 @router.get("/api/bays")
 async def bays(user: CurrentUser, svc: Svc) -> list[BayInfo]:
     """Configured bays in order, with their devices' states."""

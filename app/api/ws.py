@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from starlette.websockets import WebSocketState
 
 from app.api.deps import CurrentUser, Svc
-from app.hub import ClientChannel, Subscription
+from app.hub import ClientChannel, Hub, Subscription
 from app.wire import CLIENT_MESSAGE, Error, Subscribe
 
 log = logging.getLogger(__name__)
@@ -50,15 +50,42 @@ def _subscription(msg: Subscribe, known: Callable[[str], bool]) -> tuple[Subscri
 
 @router.websocket("/ws")
 async def websocket(ws: WebSocket, user: CurrentUser, svc: Svc) -> None:
-    """Live stream for bedside, station and (later) review screens."""
-    origin = ws.headers.get("origin")
-    if not origin_allowed(origin, ws.headers.get("host"), ws.url.scheme, svc.settings.allowed_origins):
-        log.warning("websocket refused: origin %r not allowed", origin)
-        await ws.close(code=1008, reason="origin not allowed")
+    """Live stream for bedside and station screens."""
+    if await _origin_refused(ws, svc):
         return
     await ws.accept()
-    hub = svc.hub
-    known = hub.live.has_bay
+    await _serve(ws, svc.hub)
+
+
+@router.websocket("/ws/replay/{replay_id}")
+async def replay_websocket(ws: WebSocket, replay_id: str, user: CurrentUser, svc: Svc) -> None:
+    """A replay's stream (app/recording/replay.py): the live protocol on the replay's own hub, ``hello.replay``
+    true, plus ``replay`` messages (transport state). Unknown replay: closed with 1008 and a reason."""
+    if await _origin_refused(ws, svc):
+        return
+    await ws.accept()
+    player = None if svc.replays is None else svc.replays.get(replay_id)
+    if player is None:
+        await ws.close(code=1008, reason=f"no replay {replay_id[:64]!r}")
+        return
+    await _serve(ws, player.hub, until=player.stopped)
+
+
+async def _origin_refused(ws: WebSocket, svc: Svc) -> bool:
+    origin = ws.headers.get("origin")
+    if origin_allowed(origin, ws.headers.get("host"), ws.url.scheme, svc.settings.allowed_origins):
+        return False
+    log.warning("websocket refused: origin %r not allowed", origin)
+    await ws.close(code=1008, reason="origin not allowed")
+    return True
+
+
+async def _serve(ws: WebSocket, hub: Hub, until: asyncio.Event | None = None) -> None:
+    """Subscribe, then stream ``hub`` to the client until it goes (or ``until`` is set: the source ended)."""
+
+    def known(bay: str) -> bool:
+        return hub.live.has_bay(bay)  # looked up each time: a replay's seek replaces its live state
+
     try:
         first = await asyncio.wait_for(_receive_text(ws), SUBSCRIBE_TIMEOUT_S)
     except (TimeoutError, _Closed):
@@ -81,15 +108,18 @@ async def websocket(ws: WebSocket, user: CurrentUser, svc: Svc) -> None:
         )
     try:
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(_send_loop(ws, ch, svc), name=f"ws-send:{ch.name}")
-            tg.create_task(_receive_loop(ws, ch, svc, known), name=f"ws-recv:{ch.name}")
+            tg.create_task(_send_loop(ws, ch, hub), name=f"ws-send:{ch.name}")
+            tg.create_task(_receive_loop(ws, ch, hub, known), name=f"ws-recv:{ch.name}")
+            if until is not None:
+                tg.create_task(_until(until), name=f"ws-until:{ch.name}")
     except* (WebSocketDisconnect, _Closed):
         pass
     finally:
         hub.detach(ch)
         if ws.application_state is WebSocketState.CONNECTED:
+            ended = until is not None and until.is_set()
             with contextlib.suppress(Exception):
-                await ws.close()
+                await ws.close(code=1001 if ended else 1000, reason="replay closed" if ended else "")
 
 
 class _Closed(Exception):
@@ -107,30 +137,35 @@ async def _receive_text(ws: WebSocket) -> str:
     return str(text)
 
 
-async def _send_loop(ws: WebSocket, ch: ClientChannel, svc: Svc) -> None:
+async def _until(ev: asyncio.Event) -> None:
+    await ev.wait()
+    raise _Closed()
+
+
+async def _send_loop(ws: WebSocket, ch: ClientChannel, hub: Hub) -> None:
     while True:
         text = await ch.get(timeout=HEARTBEAT_S)
         if text is None:
-            text = svc.hub.heartbeat()
+            text = hub.heartbeat()
         try:
             await ws.send_text(text)
         except (RuntimeError, OSError) as e:  # closed underneath us
             raise _Closed() from e
 
 
-async def _receive_loop(ws: WebSocket, ch: ClientChannel, svc: Svc, known: Callable[[str], bool]) -> None:
+async def _receive_loop(ws: WebSocket, ch: ClientChannel, hub: Hub, known: Callable[[str], bool]) -> None:
     while True:
         raw = await _receive_text(ws)
         try:
             msg = CLIENT_MESSAGE.validate_json(raw)
         except ValidationError as e:
-            ch.push_text(Error(seq=svc.hub.seq, t=time.time(), code="bad_message", message=str(e)).model_dump_json())
+            ch.push_text(Error(seq=hub.seq, t=time.time(), code="bad_message", message=str(e)).model_dump_json())
             continue
         sub, unknown = _subscription(msg, known)
-        svc.hub.resubscribe(ch, sub)
+        hub.resubscribe(ch, sub)
         if unknown:
             ch.push_text(
                 Error(
-                    seq=svc.hub.seq, t=time.time(), code="unknown_bay", message=f"unknown bays: {unknown}"
+                    seq=hub.seq, t=time.time(), code="unknown_bay", message=f"unknown bays: {unknown}"
                 ).model_dump_json()
             )

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from app.recording.model import RecordingSummary, SessionRecording, WaveSegment
 from app.sessions import workflow
 from app.sessions.model import Patient, Refused, SessionEvent
 from app.store import Store
+from monitors.models import DeviceStatus
 
+#: How far before a session's start its devices' last status change is looked for.
+_STATUS_LOOKBACK = timedelta(days=2)
 #: Upper bound of rows read for one session (a 24-hour session of 1 Hz numerics from two devices).
 _MAX_ROWS = 2_000_000
 
@@ -72,7 +75,12 @@ async def load_recording(store: Store, session_id: str, *, now: datetime | None 
     end = _end(s) or (now or datetime.now(UTC))
     bay = s.bay
     readings = [r.reading for r in await store.readings(bay=bay, since=start, until=end, limit=_MAX_ROWS)]
-    statuses = [st.status for st in await store.statuses(bay=bay, since=start, until=end, limit=_MAX_ROWS)]
+    # each device's link state as the session began (its last change before the start), then the changes
+    before: dict[str, DeviceStatus] = {}
+    for st in await store.statuses(bay=bay, since=start - _STATUS_LOOKBACK, until=start, limit=_MAX_ROWS):
+        before[st.status.device_id] = st.status
+    during = [st.status for st in await store.statuses(bay=bay, since=start, until=end, limit=_MAX_ROWS)]
+    statuses = [*before.values(), *during]
     device_alarms = await store.device_alarms(bay=bay, since=start, until=end, limit=_MAX_ROWS)
     alarm_events = [
         e for _, e in await store.alarm_events(bay=bay, since=start, until=end, limit=_MAX_ROWS, oldest_first=True)

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from app.alarming import AlarmService
 from app.alarms.engine import AlarmEngine
-from app.alarms.model import Phase
+from app.alarms.model import AckInput, Phase
 from app.alarms.profile import load_profile
 from app.config import SimulatedMonitor
 from app.decimate import Decimator
@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 
 NURSE = Actor(name="demo.nurse")
 PHYSICIAN = Actor(name="demo.physician", physician=True)
+#: The scripted nurse acknowledges alarms this long after they are raised (device time).
+ACK_AFTER_S = 40.0
 #: CLINICAL.md Table 5: discharge not before 30 minutes of recovery.
 RECOVERY_MIN = timedelta(minutes=30)
 
@@ -117,7 +119,12 @@ async def record_simulated_session(
         store, hub, Decimator(25.0), alarms, chunker=WaveChunker(1.0) if waveforms else None, publish_waves=False
     )
     supervisor = Supervisor(
-        pipeline, stale_after_s=3.0 * speed, offline_after_s=10.0 * speed, backoff_initial_s=0.1, backoff_max_s=1.0
+        pipeline,
+        stale_after_s=3.0 * speed,
+        offline_after_s=10.0 * speed,
+        backoff_initial_s=0.1,
+        backoff_max_s=1.0,
+        wall=device_now,
     )
     supervisor.add(adapter, bay=bay)
     sessions = SessionService(store, alarms, hub, wall=device_now, recovery_min=RECOVERY_MIN)
@@ -126,7 +133,9 @@ async def record_simulated_session(
         while (adapter.scenario_time or 0.0) < minute * 60:  # noqa: ASYNC110 - polls the device clock
             await asyncio.sleep(0.002)
 
-    async def tick() -> None:  # alarm timers; readings every second already advance them
+    async def tick() -> None:
+        """Alarm timers (readings every second already advance them), and the nurse at the bedside, who
+        acknowledges an alarm about ACK_AFTER_S after it is raised (so the record has times to acknowledge)."""
         last = 0.0
         while True:
             await asyncio.sleep(0.001)
@@ -134,6 +143,10 @@ async def record_simulated_session(
             if t - last >= 5.0:
                 last = t
                 alarms.tick()
+                now = device_now()
+                for a in alarms.active(bay):
+                    if a.acknowledged_at is None and (now - a.raised_at).total_seconds() >= ACK_AFTER_S:
+                        alarms.apply(bay, [AckInput(rule_id=a.rule_id, user=NURSE.name)])
 
     await supervisor.start()
     ticker = asyncio.create_task(tick(), name="synth:tick")

@@ -91,6 +91,29 @@ class Vitals(_Frozen):
     at: AwareDatetime | None = Field(default=None, description="When the continuous values were received")
 
 
+def monitor_vitals(latest: dict[str, tuple[float, datetime]]) -> Vitals | None:
+    """Vitals from the latest usable monitor value and its time per catalogue parameter (None without any):
+    ``at`` is the newest continuous value (HR, SpO2, RR), ``bp_at`` the NIBP's time."""
+    if not latest:
+        return None
+
+    def val(p: str) -> float | None:
+        got = latest.get(p)
+        return None if got is None else got[0]
+
+    cont = [latest[p][1] for p in ("hr", "spo2", "rr") if p in latest]
+    bp = latest.get("nibp_sys")
+    return Vitals(
+        sbp=val("nibp_sys"),
+        dbp=val("nibp_dia"),
+        hr=val("hr"),
+        spo2=val("spo2"),
+        rr=val("rr"),
+        bp_at=None if bp is None else bp[1],
+        at=max(cont) if cont else None,
+    )
+
+
 class PumpAction(StrEnum):
     """Infusion events (ARCHITECTURE: start, rate change, pause, stop), plus resume and bolus."""
 

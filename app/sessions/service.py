@@ -42,6 +42,7 @@ from app.sessions.model import (
     SessionEvent,
     SideEffectsItem,
     Vitals,
+    monitor_vitals,
 )
 from app.sessions.scores import DISCHARGE_INSTRUCTIONS, Readiness
 from app.sessions.workflow import Ctx, SessionState
@@ -268,24 +269,12 @@ class SessionService:
         bays = self.hub.live.bays_out([bay])
         if not bays:
             return None
-        v = {r.param: r for r in bays[0].vitals if r.quality != "invalid" and r.value is not None}
-        if not v:
-            return None
-
-        def val(p: str) -> float | None:
-            r = v.get(p)
-            return None if r is None else r.value
-
-        cont = [v[p].tr for p in ("hr", "spo2", "rr") if p in v]
-        bp = v.get("nibp_sys")
-        return Vitals(
-            sbp=val("nibp_sys"),
-            dbp=val("nibp_dia"),
-            hr=val("hr"),
-            spo2=val("spo2"),
-            rr=val("rr"),
-            bp_at=None if bp is None else datetime.fromtimestamp(bp.tr, UTC),
-            at=datetime.fromtimestamp(max(cont), UTC) if cont else None,
+        return monitor_vitals(
+            {
+                r.param: (r.value, datetime.fromtimestamp(r.tr, UTC))
+                for r in bays[0].vitals
+                if r.quality != "invalid" and r.value is not None
+            }
         )
 
     def monitor_baseline(self, bay: str) -> Vitals | None:

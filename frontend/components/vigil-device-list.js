@@ -23,7 +23,8 @@ class VigilDeviceList extends HTMLElement {
   render(now, store) {
     const bay = store.bays.get(this.getAttribute('bay') ?? '');
     const devices = bay ? [...bay.devices.values()] : [];
-    const ids = devices.map((d) => d.device_id).join('\u0000');
+    // The empty-list text depends on the link too ("unknown: no link" must not outlive the outage).
+    const ids = devices.length ? devices.map((d) => d.device_id).join('\u0000') : `none:${store.connected}`;
     if (ids !== this._ids) {
       this._ids = ids;
       this._rows = new Map();

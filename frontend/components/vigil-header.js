@@ -1,11 +1,11 @@
 // <vigil-header [bay="bay1"] [heading="Central station"] [nav="/station.html" nav-label="Station"]>: page header.
 //
 // Bay label (or title), patient placeholder, REPLAY badge when the stream is a replay, connection state and
-// the server-clock time. Hooks: .clock (server time "HH:MM:SS"), .conn[data-connection], .replay (hidden
-// unless replay).
+// the server-clock time in the clinic's zone. Hooks: .clock (server time "HH:MM:SS"), .tz (zone abbreviation),
+// .conn[data-connection], .replay (hidden unless replay).
 
 import { context } from '../lib/context.js';
-import { formatClock, h, setAttr, setText } from '../lib/format.js';
+import { clinicTimeZone, formatClock, h, setAttr, setText, zoneAbbreviation } from '../lib/format.js';
 import { onRender } from '../lib/ticker.js';
 
 class VigilHeader extends HTMLElement {
@@ -24,7 +24,8 @@ class VigilHeader extends HTMLElement {
       this._conn = h('span', 'conn');
       this._clock = h('span', 'clock', '--:--:--');
       this._clock.title = 'server time';
-      right.append(this._replay, this._conn, this._clock);
+      this._tz = h('span', 'tz'); // the clinic's zone beside the clock (times are never in an unnamed zone)
+      right.append(this._replay, this._conn, this._clock, this._tz);
       const extra = this.getAttribute('nav');
       if (extra) {
         const a = h('a', 'nav', this.getAttribute('nav-label') ?? extra);
@@ -52,10 +53,13 @@ class VigilHeader extends HTMLElement {
     }
     const { socket, clock } = context();
     const open = store.connected;
-    setText(this._conn, open ? '● LIVE' : '○ NO LINK');
+    // A replay stream is never called LIVE.
+    setText(this._conn, open ? (store.replay ? '▶ REPLAY' : '● LIVE') : '○ NO LINK');
     setAttr(this._conn, 'data-connection', open ? 'open' : 'closed');
     this._replay.hidden = !store.replay;
     setText(this._clock, clock?.known ? formatClock(now) : '--:--:--');
+    setText(this._tz, zoneAbbreviation(now));
+    setAttr(this._tz, 'title', `times in ${clinicTimeZone()}`);
     setAttr(this._clock, 'title', socket ? `server time (clock offset ${clock.offset.toFixed(2)} s)` : 'server time');
   }
 }

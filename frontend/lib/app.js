@@ -1,21 +1,25 @@
-// Page bootstrap shared by bedside and station: clock + store + socket, wired together.
+// Page bootstrap shared by bedside, station and review: clock + store + socket, wired together.
 
 import { ServerClock } from './clock.js';
 import { setContext } from './context.js';
+import { setClinicTimeZone } from './format.js';
 import { loadCatalogue } from './params.js';
 import { VigilStore } from './store.js';
 import { requestRender } from './ticker.js';
-import { VigilSocket } from './ws-client.js';
+import { VigilSocket, defaultWsUrl } from './ws-client.js';
+
+const UI_CONFIG_TIMEOUT_MS = 3000;
 
 /**
- * Start a live page.
+ * Start a page's stream: live by default; the review page passes the replay's websocket ``url`` and a
+ * ReplayClock (same protocol, same store and elements; only the clock and the URL differ).
  * @param {{bays: string[]|null, waves: 'full'|'decimated'|'none'}} subscription
+ * @param {{url?: string, clock?: object}} [opts]
  * @returns {{clock: ServerClock, store: VigilStore, socket: VigilSocket, catalogue: Promise<object>}}
  */
-export function startLive(subscription) {
-  const clock = new ServerClock();
+export function startLive(subscription, { url = defaultWsUrl(), clock = new ServerClock() } = {}) {
   const store = new VigilStore(clock);
-  const socket = new VigilSocket({ ...subscription, clock, handlers: store.handlers() });
+  const socket = new VigilSocket({ ...subscription, url, clock, handlers: store.handlers() });
   setContext({ store, clock, socket });
 
   document.body.dataset.connection = 'closed';
@@ -42,5 +46,29 @@ export async function fetchBays() {
   } catch (err) {
     console.warn('vigil: /api/bays unavailable:', err);
     return null;
+  }
+}
+
+/**
+ * GET /api/ui-config once at page start and apply it (the clinic's time zone for every clock time).
+ * Never throws and never waits more than a few seconds: on failure the page keeps the browser's zone
+ * (logged) rather than not starting.
+ * @returns {Promise<object|null>}
+ */
+export async function loadUiConfig() {
+  const ctrl = new AbortController();
+  const timer = setTimeout(() => ctrl.abort(), UI_CONFIG_TIMEOUT_MS);
+  try {
+    const res = await fetch('/api/ui-config', { headers: { Accept: 'application/json' }, signal: ctrl.signal });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    const cfg = await res.json();
+    if (typeof cfg?.clinic_timezone === 'string') setClinicTimeZone(cfg.clinic_timezone);
+    document.documentElement.dataset.timezone = cfg?.clinic_timezone ?? '';
+    return cfg;
+  } catch (err) {
+    console.warn("vigil: /api/ui-config unavailable; clock times are in the browser's time zone:", err);
+    return null;
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -28,8 +28,8 @@ export class WaveChannel {
     this.received = 0; // samples accepted so far
   }
 
-  _ensureRing(fs) {
-    const capacity = Math.ceil(fs * WAVE_KEEP_S) + 64;
+  _ensureRing(fs, keepS = WAVE_KEEP_S) {
+    const capacity = Math.ceil(fs * keepS) + 64;
     if (!this.ring || this.ring.capacity < capacity) {
       const old = this.ring;
       this.ring = new SampleRing(capacity);
@@ -169,6 +169,13 @@ export class VigilStore extends EventTarget {
     this.disconnectedAt = null; // server time (estimated) when the link went down
     this.hello = null;
     this.replay = false;
+    /** The last `replay` message {session_id, state, speed, position, start, end} (replay streams only). */
+    this.replayState = null;
+    /**
+     * Seconds of signal each waveform ring keeps. A replay sends waveforms up to speed × 1 s (at most 60 s)
+     * ahead of its clock so the sweep never waits for them: its rings must hold that lead plus the sweep.
+     */
+    this.waveKeepS = WAVE_KEEP_S;
     this.lastError = null;
   }
 
@@ -184,6 +191,9 @@ export class VigilStore extends EventTarget {
       alarms: (m) => this.onAlarms(m),
       heartbeat: () => {},
       error: (m) => this.onError(m),
+      // Only a replay page (its clock follows the replay position) expects `replay` messages; on a live
+      // page one is a protocol error, reported as an unknown type.
+      ...(typeof this.clock.update === 'function' ? { replay: (m) => this.onReplay(m) } : {}),
     };
   }
 
@@ -220,6 +230,15 @@ export class VigilStore extends EventTarget {
   }
 
   onSnapshot(m) {
+    // After a seek (and on a replay stream's (re)connect) time jumps: waveform rings, device clocks,
+    // latencies and the alarm log of the bays in the snapshot start afresh, then the snapshot applies.
+    if (m.reason === 'seek' || (m.reason === 'connect' && this.replayState !== null)) {
+      for (const bo of m.bays ?? []) {
+        const old = this.bays.get(bo.bay);
+        if (old) this.bays.set(bo.bay, new BayState(bo.bay, old.label));
+      }
+      this.clock.reset?.();
+    }
     const seen = new Set();
     for (const bo of m.bays ?? []) {
       const b = this.bay(bo.bay, bo.label);
@@ -272,7 +291,7 @@ export class VigilStore extends EventTarget {
     w.gain = m.gain;
     w.unit = m.unit;
     w.decimated = Boolean(m.decimated);
-    w._ensureRing(m.fs);
+    w._ensureRing(m.fs, this.waveKeepS);
     const shift = this._waveShift(b, m);
     const t0 = m.t0 + shift;
     const dt = 1 / m.fs;
@@ -298,6 +317,7 @@ export class VigilStore extends EventTarget {
    * it back to "now".
    */
   _waveShift(b, m) {
+    if (this.replay) return 0; // a replay's t0 is recorded time, on the replay clock already (and sent ahead)
     const end = m.t0 + (m.samples.length - 1) / m.fs;
     const raw = m.t - end; // latency if t0 is server time
     const plausible = (lat) => lat >= -0.5 && lat <= 3;
@@ -334,6 +354,13 @@ export class VigilStore extends EventTarget {
   _putAlarm(b, a) {
     const key = `${a.device_id}\u0000${a.code}`;
     if (a.active) b.alarms.set(key, a); else b.alarms.delete(key);
+  }
+
+  onReplay(m) {
+    this.replay = true;
+    this.replayState = m;
+    this.clock.update?.(m);
+    this._emit(null, 'replay');
   }
 
   onError(m) {

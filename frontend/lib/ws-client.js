@@ -12,7 +12,9 @@ import { ServerClock, localNow } from './clock.js';
 import { protocolError } from './notices.js';
 
 export const ENVELOPE_VERSION = 1;
-export const KNOWN_TYPES = Object.freeze(['hello', 'snapshot', 'vitals', 'wave', 'status', 'device_alarm', 'alarms', 'heartbeat', 'error']);
+// 'replay' (position, speed, state) comes only on a replay stream; a live page has no handler for it, so one
+// arriving there is reported as unknown.
+export const KNOWN_TYPES = Object.freeze(['hello', 'snapshot', 'vitals', 'wave', 'status', 'device_alarm', 'alarms', 'heartbeat', 'error', 'replay']);
 
 const BACKOFF_MIN_S = 0.5;
 const BACKOFF_MAX_S = 5;
@@ -29,8 +31,14 @@ function typeName(type) {
 
 /** Default websocket URL: same host, /ws, ws: or wss: to match the page. */
 export function defaultWsUrl() {
+  return wsUrl('/ws');
+}
+
+/** A websocket URL for ``path`` on this page's host (ws: or wss: to match); full ws(s):// URLs pass through. */
+export function wsUrl(path) {
+  if (/^wss?:\/\//.test(path)) return path;
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  return `${scheme}//${location.host}/ws`;
+  return `${scheme}//${location.host}${path.startsWith('/') ? '' : '/'}${path}`;
 }
 
 export class VigilSocket extends EventTarget {

@@ -1,6 +1,6 @@
 // Bedside page: one bay, full-rate waveforms. URL: /bedside.html?bay=<bay id>
 
-import { startLive } from '../lib/app.js';
+import { loadUiConfig, startLive } from '../lib/app.js';
 import { startAlarmAudio } from '../lib/audio.js';
 import { h } from '../lib/format.js';
 import '../components/vigil-alarm-banner.js';
@@ -12,8 +12,11 @@ import '../components/vigil-device-list.js';
 import '../components/vigil-header.js';
 import '../components/vigil-nibp.js';
 import '../components/vigil-numeric.js';
+import '../components/vigil-procedure.js';
+import '../components/vigil-restart-notice.js';
 import '../components/vigil-session-panel.js';
 import '../components/vigil-sim-control.js';
+import '../components/vigil-trends.js';
 import '../components/vigil-waveform.js';
 
 const bayId = new URLSearchParams(location.search).get('bay');
@@ -28,6 +31,7 @@ if (!bayId) {
 } else {
   for (const el of document.querySelectorAll('[data-bind-bay]')) el.setAttribute('bay', bayId);
   document.body.dataset.bay = bayId;
+  await loadUiConfig(); // the clinic's time zone, before any time is shown
   const { store } = startLive({ bays: [bayId], waves: 'full' });
   startAlarmAudio({ bays: () => [bayId] });
   store.addEventListener('change', () => {

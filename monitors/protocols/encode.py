@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from monitors import parameters
@@ -110,16 +110,37 @@ def _msh(
     return "|".join(fields)
 
 
-def _pid_pv1(patient_id: str | None, location: str | None) -> list[str]:
-    segs = [f"PID|||{_E(patient_id)}^^^^PI" if patient_id else "PID|||"]
+def _pid_pv1(
+    patient_id: str | None,
+    location: str | None,
+    *,
+    id_type: str = "PI",
+    name: str | None = None,
+    birth_date: date | None = None,
+) -> list[str]:
+    pid = f"PID|||{_E(patient_id)}^^^^{_E(id_type)}" if patient_id else "PID|||"
+    if name or birth_date:
+        pid += f"||{_xpn(name) if name else ''}||{birth_date.strftime('%Y%m%d') if birth_date else ''}"
+    segs = [pid]
     if location:
         segs.append("PV1||I|" + "^".join(_E(c) for c in location.split("^")[:3]))
     return segs
 
 
-def _unit(p: parameters.Parameter) -> str:
+def _xpn(name: str) -> str:
+    """PID-5 family^given from one name string: the last word is taken as the family name (joined back with a
+    space the name is unchanged)."""
+    parts = name.split()
+    if len(parts) < 2:
+        return _E(name.strip())
+    return f"{_E(parts[-1])}^{_E(' '.join(parts[:-1]))}"
+
+
+def _unit(p: parameters.Parameter, ucum_alternate: bool = False) -> str:
     if p.mdc_unit_code is not None and p.mdc_unit_refid is not None:
-        return f"{p.mdc_unit_code}^{p.mdc_unit_refid}^MDC"
+        mdc = f"{p.mdc_unit_code}^{p.mdc_unit_refid}^MDC"
+        # CWE components 4-6: the same unit in UCUM as the alternate coding (IHE PCD TF-2 allows both).
+        return f"{mdc}^{_E(p.ucum)}^{_E(p.ucum)}^UCUM" if ucum_alternate else mdc
     return f"{_E(p.ucum)}^{_E(p.ucum)}^UCUM"
 
 
@@ -149,11 +170,17 @@ def encode_oru(
     accept_ack_type: str = "",
     app_ack_type: str = "",
     charset: str = "UNICODE UTF-8",
+    patient_id_type: str = "PI",
+    patient_name: str | None = None,
+    birth_date: date | None = None,
+    ucum_alternate: bool = False,
 ) -> bytes:
     """One PCD-01 ORU^R01 (bytes, CR-terminated segments) for ``items`` of one device.
 
     ``location`` is ``unit^room^bed`` (PV1-3); MSH-15/16 empty means original acknowledgement mode. A
     Reading without a value (or quality invalid) is sent with OBX-11 ``X``; questionable as ``P``.
+    ``patient_id_type`` is PID-3's identifier type (PI, MR...), ``patient_name`` and ``birth_date`` fill
+    PID-5 and PID-7; ``ucum_alternate`` adds the UCUM unit as OBX-6's alternate coding (for exports).
     """
     readings: list[Reading] = []
     waves: list[WaveformChunk] = []
@@ -180,7 +207,7 @@ def encode_oru(
             PCD01_PROFILE,
             receiving_app,
         ),
-        *_pid_pv1(patient_id, location),
+        *_pid_pv1(patient_id, location, id_type=patient_id_type, name=patient_name, birth_date=birth_date),
     ]
     mds_row = f"||{MDS_CODE}|1.0.0.0|||||||X|||||||{_ei(device_id, sending_app)}"
     order = f"{_E(control_id)}^{_E(sending_app)}"
@@ -209,11 +236,11 @@ def encode_oru(
                 for m in sorted(nibp[r.t_device], key=lambda x: _NIBP_ORDER[x.param]):
                     mp = parameters.get(m.param)
                     n += 1
-                    segs.append(_numeric_obx(n, mp, m, f"1.0.{chan}.{_NIBP_ORDER[m.param]}"))
+                    segs.append(_numeric_obx(n, mp, m, f"1.0.{chan}.{_NIBP_ORDER[m.param]}", ucum_alternate))
                 continue
             chan += 1
             n += 1
-            segs.append(_numeric_obx(n, p, r, f"1.0.{chan}.1"))
+            segs.append(_numeric_obx(n, p, r, f"1.0.{chan}.1", ucum_alternate))
     for w in waves:
         p = parameters.get(w.channel)
         obr_n += 1
@@ -234,10 +261,10 @@ def encode_oru(
     return ("\r".join(segs) + "\r").encode("utf-8")
 
 
-def _numeric_obx(n: int, p: parameters.Parameter, r: Reading, path: str) -> str:
+def _numeric_obx(n: int, p: parameters.Parameter, r: Reading, path: str, ucum_alternate: bool = False) -> str:
     value = "" if r.value is None else number(r.value)
     code = f"{p.mdc_code}^{p.mdc_refid}^MDC"
-    return f"OBX|{n}|NM|{code}|{path}|{value}|{_unit(p)}|||||{_status(r)}|||{dtm(r.t_device)}"
+    return f"OBX|{n}|NM|{code}|{path}|{value}|{_unit(p, ucum_alternate)}|||||{_status(r)}|||{dtm(r.t_device)}"
 
 
 _PRIORITY = {Priority.HIGH: "PH", Priority.MEDIUM: "PM", Priority.LOW: "PL", Priority.INFO: "PN"}
