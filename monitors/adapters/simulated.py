@@ -127,6 +127,7 @@ class SimulatedAdapter(Adapter):
         self._open = False
         #: Scenario time (s) of the latest tick, None before the first: lets the app follow the scenario.
         self.scenario_time: float | None = None
+        self._device_t: float | None = None  # see device_now
         self._origin: datetime | None = None
 
     @property
@@ -135,10 +136,14 @@ class SimulatedAdapter(Adapter):
         return self._source
 
     def device_now(self) -> datetime | None:
-        """The device clock at the latest tick (runs ``speed`` times faster than the wall clock)."""
-        if self._origin is None or self.scenario_time is None:
+        """The device clock (runs ``speed`` times faster than the wall clock): the time of the newest numerics
+        handed out, and the tick's time once the tick is done. A late tick at high speed hands out minutes of
+        numerics in a row; while the consumer works through them (and waits for the store), the alarm timers
+        must not run on a clock minutes ahead of the values they have seen, or every bay would report its
+        values as not updated."""
+        if self._origin is None or self._device_t is None:
             return None
-        return self._origin + timedelta(seconds=self.scenario_time)
+        return self._origin + timedelta(seconds=self._device_t)
 
     def set_fault(self, fault: Fault) -> None:
         """Inject (or clear) a fault; takes effect at the next tick."""
@@ -210,6 +215,7 @@ class SimulatedAdapter(Adapter):
             while now_t >= next_numerics:
                 t = next_numerics
                 next_numerics += self._numerics_s
+                self._device_t = max(self._device_t or t, t)
                 if not silent:
                     yield Batch(self._readings(self._source.numerics(t), origin, t, conditions))
             while now_t >= next_nibp:
@@ -218,6 +224,7 @@ class SimulatedAdapter(Adapter):
                 next_nibp = self._nibp_arrival(nibp_k)
                 if not silent:
                     yield Batch(self._readings(self._source.nibp(t), origin, t, conditions))
+            self._device_t = now_t
 
     def _alarm_changes(
         self, reported: set[str], conditions: set[str], origin: datetime, t: float
