@@ -192,8 +192,6 @@ class SimulatedAdapter(Adapter):
             self.scenario_time = now_t
             conditions = set(self._source.conditions(now_t))
             silent = self.fault is Fault.SILENT or "disconnected" in conditions
-            if not silent and (alarms := self._alarm_changes(reported, conditions, origin, now_t)):
-                yield Batch(alarms)
             for ch, (fs, gain) in self._channels.items():
                 upto = math.floor(now_t * fs)
                 n = upto - sent[ch]
@@ -225,6 +223,10 @@ class SimulatedAdapter(Adapter):
                 if not silent:
                     yield Batch(self._readings(self._source.nibp(t), origin, t, conditions))
             self._device_t = now_t
+            # condition changes (leads off, probe off ...) are stamped with the tick's time: report them once
+            # the device clock has reached it, so the alarm engine times them on the same clock
+            if not silent and (alarms := self._alarm_changes(reported, conditions, origin, now_t)):
+                yield Batch(alarms)
 
     def _alarm_changes(
         self, reported: set[str], conditions: set[str], origin: datetime, t: float
