@@ -6,7 +6,6 @@ a screenshot (test-artifacts/report.png) and a printed A4 PDF (test-artifacts/re
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,13 +19,6 @@ from tests.conftest import RecordedSession, running_server, small_settings
 from tests.e2e.test_bedside import ARTIFACTS, browser  # noqa: F401 - browser is a fixture
 
 pytestmark = pytest.mark.e2e
-
-
-def recorded_copy(db: Path, tmp_path: Path) -> Path:
-    """A private copy (the server writes to its store; the shared recording must stay as recorded)."""
-    dst = tmp_path / "vigil.sqlite3"
-    shutil.copyfile(db, dst)
-    return dst
 
 
 @dataclass
@@ -43,10 +35,16 @@ def recorded(recorded_session: RecordedSession) -> Recorded:
     return Recorded(recorded_session.db, recorded_session.session_id, recorded_session.load())
 
 
-async def test_report_renders_offline_with_charts(recorded: Recorded, browser: Browser, tmp_path: Path) -> None:  # noqa: F811
+async def test_report_renders_offline_with_charts(
+    recorded: Recorded,
+    recorded_session: RecordedSession,
+    browser: Browser,  # noqa: F811
+    tmp_path: Path,
+) -> None:
     rec = recorded.rec
     assert rec.readings and rec.alarm_events, "the simulated session recorded nothing to report"
-    settings = small_settings(tmp_path, bays=1, monitors=[], db_path=recorded_copy(recorded.db, tmp_path))
+    db = recorded_session.copy_to(tmp_path / "vigil.sqlite3")  # the server writes to its store
+    settings = small_settings(tmp_path, bays=1, monitors=[], db_path=db)
     async with running_server(settings) as srv:
         page = await browser.new_page(viewport={"width": 1000, "height": 1100})
         failed: list[str] = []

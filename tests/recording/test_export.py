@@ -14,7 +14,6 @@ import csv
 import io
 import json
 import re
-import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -552,11 +551,10 @@ async def test_simulated_session_exports_equal_the_store(simulated: Simulated) -
     assert any(m["medicationCodeableConcept"]["text"] == "midazolam" for m in meds)
 
 
-async def test_export_routes_over_http(simulated: Simulated, tmp_path: Path) -> None:
+async def test_export_routes_over_http(simulated: Simulated, recorded_session: RecordedSession, tmp_path: Path) -> None:
     rec, sid = simulated.rec, simulated.session_id
     expected = {fmt: export.export(rec, fmt) for fmt in export.FORMATS if fmt != "fhir.json"}
-    db = tmp_path / "vigil.sqlite3"
-    shutil.copyfile(simulated.db, db)  # the server writes to its store; the shared recording stays as recorded
+    db = recorded_session.copy_to(tmp_path / "vigil.sqlite3")  # the server writes to its store
     day = rec.start.strftime("%Y%m%d")
     settings = small_settings(tmp_path, bays=1, monitors=[], db_path=db)
     async with running_server(settings) as srv, httpx.AsyncClient(base_url=srv.http, timeout=60) as client:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +24,9 @@ def recorded(recorded_session: RecordedSession) -> tuple[Path, str]:
 
 
 @pytest.fixture
-async def server(tmp_path: Path, recorded: tuple[Path, str]) -> Any:
+async def server(tmp_path: Path, recorded_session: RecordedSession) -> Any:
     """A server with no monitors on a copy of the recorded session's database."""
-    db = tmp_path / "vigil.sqlite3"
-    shutil.copyfile(recorded[0], db)
+    db = recorded_session.copy_to(tmp_path / "vigil.sqlite3")
     async with running_server(small_settings(tmp_path, bays=2, monitors=[], db_path=db)) as srv:
         yield srv
 
