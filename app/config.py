@@ -83,6 +83,10 @@ class SimulatedMonitor(_Conf):
     speed: float = Field(default=1.0, gt=0, le=1000)  # 60 = one simulated minute per second
     offset_min: float = Field(default=0.0, ge=0)  # start this far into the scenario
     weight_kg: float | None = Field(default=None, ge=35, le=200)  # overrides the scenario's patient
+    #: Advance the device clock by exactly ``chunk_s * speed`` per tick instead of following the wall clock:
+    #: an accelerated run on a busy machine then plays slower than ``speed`` rather than skipping ahead in
+    #: bursts (regression runs and recordings, where every simulated second must be seen).
+    fixed_step: bool = False
 
     @model_validator(mode="after")
     def _known_scenario(self) -> Self:

@@ -45,7 +45,7 @@ def build_adapter(
             speed=cfg.speed,
             offset_s=cfg.offset_min * 60.0,
             wall=wall or _now,
-            fixed_step=fixed_step,
+            fixed_step=fixed_step or cfg.fixed_step,
         )
     if isinstance(cfg, Hl7MllpMonitor):
         from monitors.adapters.hl7_mllp import Hl7MllpAdapter
