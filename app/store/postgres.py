@@ -18,34 +18,35 @@ for the monthly partitioned layout and why it is not the default.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import asyncpg
 from pydantic import TypeAdapter
 
 from app.alarms.model import AlarmEvent
-from app.recording import codec
 from app.recording.model import WaveSegment
-from app.sessions.model import Patient, SessionCreated, SessionEvent
+from app.sessions.model import Patient, SessionEvent
 from app.store.base import Record, StoredReading, StoredSessionEvent, StoredStatus
-from monitors import parameters
-from monitors.models import (
-    AlarmKind,
-    DeviceAlarm,
-    DeviceState,
-    DeviceStatus,
-    Priority,
-    Quality,
-    RawMessage,
-    Reading,
+from app.store.common import (
+    MAX_SEGMENT_S,
+    GroupCommitter,
+    StreamKey,
+    device_alarm,
+    raw_message,
+    sort_records,
+    statements,
+    stored_readings,
+    stored_status,
+    wave_segments,
+    where,
 )
+from monitors.models import DeviceAlarm, RawMessage
 
 log = logging.getLogger(__name__)
 
@@ -212,9 +213,6 @@ TABLES = (
 )
 _SESSION_EVENT: TypeAdapter[StoredSessionEvent] = TypeAdapter(SessionEvent)
 
-_WRITE_ATTEMPTS = 3
-#: Longest waveform segment written (as in the SQLite store).
-_MAX_SEGMENT_S = 30.0
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 #: Errors that retrying the same transaction cannot cure: a constraint (duplicate patient identifier,
 #: session event sequence), data PostgreSQL refuses (a NUL character in text, say), or a record that cannot
@@ -236,88 +234,9 @@ def _refused(e: BaseException) -> bool:
     return isinstance(e, _REFUSED)
 
 
-_Key = tuple[str | None, str, str, float, str, float]
-
-
-def _statements(script: str) -> list[str]:
-    """The statements of a DDL script (no semicolons inside statements)."""
-    return [st.strip() for st in script.split(";") if st.strip()]
-
-
-@dataclass
-class _Rows:
-    """A batch of records as rows per table (numerics grouped into observation sets, waveforms encoded)."""
-
-    obs: dict[tuple[str | None, str, datetime, datetime], list[dict[str, tuple[float | None, str]]]] = field(
-        default_factory=dict
-    )
-    waves: list[tuple[_Key, datetime, int, int, bytes]] = field(default_factory=list)
-    statuses: list[tuple[Any, ...]] = field(default_factory=list)
-    alarms: list[tuple[Any, ...]] = field(default_factory=list)
-    raws: list[tuple[Any, ...]] = field(default_factory=list)
-    events: list[tuple[Any, ...]] = field(default_factory=list)
-    patients: list[tuple[Any, ...]] = field(default_factory=list)
-    sessions: list[tuple[Any, ...]] = field(default_factory=list)
-    session_events: list[tuple[Any, ...]] = field(default_factory=list)
-
-
-def _rows(records: Sequence[Record]) -> _Rows:
-    """Sort records into rows (CPU work, waveform encoding included: runs off the event loop)."""
-    out = _Rows()
-    obs, waves, statuses, alarms, raws = out.obs, out.waves, out.statuses, out.alarms, out.raws
-    events, patients, sessions, session_events = out.events, out.patients, out.sessions, out.session_events
-    for rec in records:
-        it = rec.item
-        if isinstance(it, Patient):
-            patients.append((it.id, it.identifier, it.created_at, it.model_dump_json()))
-        elif isinstance(it, WaveSegment):
-            codec_id, data = codec.encode(it.samples)
-            key = (it.bay, it.device_id, it.channel, it.fs, it.unit, it.gain)
-            waves.append((key, it.t0, len(it.samples), codec_id, data))
-        elif isinstance(it, Reading):
-            sets = obs.setdefault((rec.bay, it.device_id, it.t_device, it.t_received), [{}])
-            if it.param in sets[-1]:
-                sets.append({})  # the same parameter twice at one time: a second set
-            sets[-1][it.param] = (it.value, it.quality.value)
-        elif isinstance(it, DeviceStatus):
-            statuses.append((rec.bay, it.device_id, it.state.value, it.since, it.detail))
-        elif isinstance(it, AlarmEvent):
-            priority = None if it.priority is None else it.priority.value
-            events.append(
-                (rec.bay, it.t, it.kind.value, it.rule_id, it.alarm_id, priority, it.user, it.model_dump_json())
-            )
-        elif isinstance(it, RawMessage):
-            raws.append(
-                (
-                    rec.bay,
-                    it.protocol,
-                    it.source,
-                    it.received,
-                    it.control_id,
-                    it.outcome,
-                    it.detail,
-                    it.device_id,
-                    it.payload,
-                )
-            )
-        elif isinstance(it, DeviceAlarm):
-            alarms.append(
-                (
-                    rec.bay,
-                    it.device_id,
-                    it.code,
-                    it.priority.value,
-                    it.alarm_kind.value,
-                    it.text,
-                    it.t,
-                    it.active,
-                )
-            )
-        else:  # a session event
-            if isinstance(it, SessionCreated):
-                sessions.append((it.session_id, it.patient_id, it.bay, it.t))
-            session_events.append((it.session_id, it.seq, it.t, it.kind, it.user, it.model_dump_json()))
-    return out
+def _same(t: datetime) -> datetime:
+    """PostgreSQL stores datetimes as they are (timestamptz)."""
+    return t
 
 
 class PostgresStore:
@@ -347,13 +266,15 @@ class PostgresStore:
         self._pool: asyncpg.Pool | None = None
         # id caches, used only by the writer
         self._sources: dict[tuple[str | None, str], int] = {}
-        self._streams: dict[_Key, int] = {}
-        self._pending: list[tuple[Sequence[Record], asyncio.Future[None]]] = []
-        self._wake = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
+        self._streams: dict[StreamKey, int] = {}
+        self._writer = GroupCommitter(self._commit, _refused, gather_s=gather_s, name="store:postgres-writer")
         # encodes waveforms and builds rows off the event loop (one thread: the codec's compressors are per thread)
         self._exec = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vigil-store-pg")
-        self.committed_records = 0
+
+    @property
+    def committed_records(self) -> int:
+        """Records committed since the store was opened."""
+        return self._writer.committed_records
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -384,7 +305,7 @@ class PostgresStore:
             await conn.close()
             raise
         self._wconn = conn
-        self._writer = asyncio.create_task(self._write_loop(), name="store:postgres-writer")
+        self._writer.start()
 
     async def _migrate(self, conn: asyncpg.Connection) -> None:
         async with conn.transaction():
@@ -402,7 +323,7 @@ class PostgresStore:
             for version, description, ddl in MIGRATIONS:
                 if version <= current:
                     continue
-                for stmt in _statements(ddl):
+                for stmt in statements(ddl):
                     await conn.execute(stmt)
                 await conn.execute(
                     "INSERT INTO schema_version (version, description) VALUES ($1, $2)", version, description
@@ -418,16 +339,13 @@ class PostgresStore:
 
     async def close(self) -> None:
         """Commit what is pending, stop the writer and close every connection."""
-        if self._writer is None:
+        if not self._writer.running:
             return
         try:
             await self.flush()
         except Exception as e:  # the server is gone: the pending appends' futures carry the error
             log.error("store: pending records could not be committed at close: %r", e)
-        self._writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._writer
-        self._writer = None
+        await self._writer.stop()
         if self._wconn is not None:
             await self._wconn.close()
             self._wconn = None
@@ -440,36 +358,13 @@ class PostgresStore:
 
     def append(self, records: Sequence[Record]) -> asyncio.Future[None]:
         """Queue records for the next group commit."""
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if self._writer is None:
-            fut.set_exception(RuntimeError("store is not open"))
-            return fut
-        self._pending.append((records, fut))
-        self._wake.set()
-        return fut
+        return self._writer.append(records)
 
     async def flush(self) -> None:
         """Wait for everything appended so far to be committed."""
-        await self.append(())
+        await self._writer.flush()
 
-    async def _write_loop(self) -> None:
-        while True:
-            await self._wake.wait()
-            if self._gather > 0:
-                await asyncio.sleep(self._gather)
-            self._wake.clear()
-            batch, self._pending = self._pending, []
-            records = [r for recs, _ in batch for r in recs]
-            error = await self._commit(records)
-            if error is not None and _refused(error) and len(batch) > 1:
-                # One append was refused: commit the appends one by one so that only it fails.
-                for recs, fut in batch:
-                    self._settle(fut, len(recs), await self._commit(list(recs), attempts=1))
-                continue
-            for recs, fut in batch:
-                self._settle(fut, len(recs), error)
-
-    async def _commit(self, records: list[Record], attempts: int = _WRITE_ATTEMPTS) -> BaseException | None:
+    async def _commit(self, records: list[Record], attempts: int) -> BaseException | None:
         """Write records in one transaction, retrying transient errors; the error if it finally failed."""
         error: BaseException | None = None
         for attempt in range(1, attempts + 1):
@@ -500,21 +395,12 @@ class PostgresStore:
         except (*_CONNECTION, asyncpg.PostgresError, TimeoutError) as e:
             log.error("store: reconnecting the writer failed: %s", e)
 
-    def _settle(self, fut: asyncio.Future[None], n: int, error: BaseException | None) -> None:
-        if fut.done():
-            return
-        if error is None:
-            self.committed_records += n
-            fut.set_result(None)
-        else:
-            fut.set_exception(error)
-
     async def _write_batch(self, records: list[Record]) -> None:
         """One transaction holding ``records`` (the group-commit unit)."""
         conn = self._wconn
         if conn is None:
             raise asyncpg.InterfaceError("the store's writer connection is down")
-        rows = await asyncio.get_running_loop().run_in_executor(self._exec, _rows, records)
+        rows = await asyncio.get_running_loop().run_in_executor(self._exec, sort_records, records, _same)
         obs, waves, statuses, alarms, raws = rows.obs, rows.waves, rows.statuses, rows.alarms, rows.raws
         events, patients, sessions, session_events = rows.events, rows.patients, rows.sessions, rows.session_events
         # Source and stream ids are resolved before the transaction, each in its own statement: a row
@@ -601,7 +487,7 @@ class PostgresStore:
             )
         return i
 
-    async def _stream(self, conn: asyncpg.Connection, key: _Key) -> int:
+    async def _stream(self, conn: asyncpg.Connection, key: StreamKey) -> int:
         i = self._streams.get(key)
         if i is None:
             i = self._streams[key] = await conn.fetchval(
@@ -622,10 +508,8 @@ class PostgresStore:
         pool = self._pool
         if pool is None:
             raise RuntimeError("store is not open")
-        used = [(clause, value) for clause, value in filters if value is not None]
-        where = " AND ".join(clause.format(f"${i}") for i, (clause, _) in enumerate(used, start=1))
-        sql = head + (" WHERE " + where if used else "") + f" ORDER BY {order} LIMIT ${len(used) + 1}"
-        args = [v for _, v in used]
+        clauses, args = where(filters, lambda i: f"${i}")
+        sql = f"{head}{clauses} ORDER BY {order} LIMIT ${len(args) + 1}"
         try:
             return await pool.fetch(sql, *args, limit)
         except _CONNECTION as e:  # a pooled connection died (server restart)
@@ -658,30 +542,11 @@ class PostgresStore:
         )
 
         def decode() -> list[StoredReading]:
-            out: list[StoredReading] = []
-            for r_bay, dev, params, vals, qs, t_device, t_received in rows:
-                for i, p in enumerate(params):
-                    if param is not None and p != param:
-                        continue
-                    q = None if qs is None else qs[i]
-                    v = vals[i]
-                    out.append(
-                        StoredReading(
-                            bay=r_bay,
-                            reading=Reading.model_construct(
-                                device_id=dev,
-                                param=p,
-                                value=None if v is None else float(v),
-                                unit=parameters.get(p).ucum,
-                                quality=Quality(q or "valid"),
-                                t_device=t_device,
-                                t_received=t_received,
-                            ),
-                        )
-                    )
-                if len(out) >= limit:
-                    return out[:limit]
-            return out
+            sets = [
+                (r_bay, dev, zip(params, vals, qs or [None] * len(params), strict=True), t, tr)
+                for r_bay, dev, params, vals, qs, t, tr in rows
+            ]
+            return stored_readings(sets, param=param, limit=limit)
 
         # building many readings takes a while (30k: ~0.3 s): keep it off the event loop
         return decode() if len(rows) < 256 else await asyncio.to_thread(decode)
@@ -705,22 +570,14 @@ class PostgresStore:
                 ("s.device_id = {}", device_id),
                 ("s.channel = {}", channel),
                 # segments are at most a few seconds long: start a little early, then test the overlap
-                ("w.t0 >= {}", None if since is None else since - timedelta(seconds=_MAX_SEGMENT_S)),
+                ("w.t0 >= {}", None if since is None else since - timedelta(seconds=MAX_SEGMENT_S)),
                 ("w.t0 < {}", until),
             ],
             "w.t0, s.channel, w.stream",
             limit,
         )
 
-        def decode() -> list[WaveSegment]:
-            segs: list[WaveSegment] = []
-            for r_bay, dev, ch, fs, unit, gain, t0, n, c, data in rows:
-                if since is not None and t0 + timedelta(seconds=n / fs) <= since:
-                    continue
-                samples = tuple(codec.decode(c, data, n))
-                segs.append(WaveSegment(r_bay, dev, ch, t0, fs, unit, gain, samples))
-            return segs
-
+        decode = partial(wave_segments, rows, _same, since)
         # decoding a long window takes a while: keep it off the event loop
         return decode() if len(rows) < 16 else await asyncio.to_thread(decode)
 
@@ -745,12 +602,7 @@ class PostgresStore:
             "since, id",
             limit,
         )
-        return [
-            StoredStatus(
-                bay=r[0], status=DeviceStatus(device_id=r[1], state=DeviceState(r[2]), since=r[3], detail=r[4])
-            )
-            for r in rows
-        ]
+        return [stored_status(r[0], r[1], r[2], r[3], r[4]) for r in rows]
 
     async def device_alarms(
         self,
@@ -773,18 +625,7 @@ class PostgresStore:
             "t, id",
             limit,
         )
-        return [
-            DeviceAlarm(
-                device_id=r[0],
-                code=r[1],
-                priority=Priority(r[2]),
-                alarm_kind=AlarmKind(r[3]),
-                text=r[4],
-                t=r[5],
-                active=r[6],
-            )
-            for r in rows
-        ]
+        return [device_alarm(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
 
     async def raw_messages(
         self, *, control_id: str | None = None, outcome: str | None = None, limit: int = 10_000
@@ -796,19 +637,7 @@ class PostgresStore:
             "id",
             limit,
         )
-        return [
-            RawMessage(
-                protocol=r[0],
-                source=r[1],
-                received=r[2],
-                control_id=r[3],
-                outcome=r[4],
-                detail=r[5],
-                device_id=r[6],
-                payload=bytes(r[7]),
-            )
-            for r in rows
-        ]
+        return [raw_message(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]) for r in rows]
 
     async def alarm_events(
         self,

@@ -9,7 +9,6 @@ on another thread (WAL lets them run beside the writer).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import sqlite3
@@ -22,21 +21,23 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from app.alarms.model import AlarmEvent
-from app.recording import codec
 from app.recording.model import WaveSegment
-from app.sessions.model import Patient, SessionCreated, SessionEvent
+from app.sessions.model import Patient, SessionEvent
 from app.store.base import Record, StoredReading, StoredSessionEvent, StoredStatus
-from monitors import parameters
-from monitors.models import (
-    AlarmKind,
-    DeviceAlarm,
-    DeviceState,
-    DeviceStatus,
-    Priority,
-    Quality,
-    RawMessage,
-    Reading,
+from app.store.common import (
+    MAX_SEGMENT_S,
+    GroupCommitter,
+    StreamKey,
+    device_alarm,
+    raw_message,
+    sort_records,
+    statements,
+    stored_readings,
+    stored_status,
+    wave_segments,
+    where,
 )
+from monitors.models import DeviceAlarm, RawMessage
 
 log = logging.getLogger(__name__)
 
@@ -171,23 +172,19 @@ TABLES = (
 )
 _SESSION_EVENT: TypeAdapter[StoredSessionEvent] = TypeAdapter(SessionEvent)
 
-_WRITE_ATTEMPTS = 3
 #: Errors that retrying cannot fix: a constraint, or a record that cannot be encoded (e.g. an out-of-range
 #: sample). A batch failing with one is retried append by append so that only the bad append fails.
 _REFUSED = (sqlite3.IntegrityError, ValueError, OverflowError, TypeError)
-#: Longest waveform segment written (the chunker cuts at ~1 s; a long HL7 chunk may be kept whole).
-_MAX_SEGMENT_S = 30.0
 
 
-def _statements(script: str) -> list[str]:
-    """The statements of a schema script (no semicolons inside statements)."""
-    return [st.strip() for st in script.split(";") if st.strip()]
+def _refused(e: BaseException) -> bool:
+    return isinstance(e, _REFUSED)
 
 
 def _migrate_v1(conn: sqlite3.Connection) -> None:
     """Schema 1 stored one row per value in ``readings``: move them into observation sets of one value."""
     conn.execute("ALTER TABLE readings RENAME TO readings_v1")
-    for stmt in _statements(_SCHEMA):
+    for stmt in statements(_SCHEMA):
         conn.execute(stmt)
     conn.execute("INSERT OR IGNORE INTO sources (bay, device_id) SELECT DISTINCT bay, device_id FROM readings_v1")
     conn.execute(
@@ -223,12 +220,14 @@ class SQLiteStore:
         self._wconn: sqlite3.Connection | None = None
         # id caches, used only on the writer thread
         self._sources: dict[tuple[str | None, str], int] = {}
-        self._streams: dict[tuple[str | None, str, str, float, str, float], int] = {}
+        self._streams: dict[StreamKey, int] = {}
         self._rconn: sqlite3.Connection | None = None
-        self._pending: list[tuple[Sequence[Record], asyncio.Future[None]]] = []
-        self._wake = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
-        self.committed_records = 0
+        self._writer = GroupCommitter(self._commit, _refused, gather_s=gather_s, name="store:sqlite-writer")
+
+    @property
+    def committed_records(self) -> int:
+        """Records committed since the store was opened."""
+        return self._writer.committed_records
 
     # ---- lifecycle ---------------------------------------------------------------------------
 
@@ -238,7 +237,7 @@ class SQLiteStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._wconn = await loop.run_in_executor(self._wexec, self._open_writer)
         self._rconn = await loop.run_in_executor(self._rexec, self._open_reader)
-        self._writer = asyncio.create_task(self._write_loop(), name="store:sqlite-writer")
+        self._writer.start()
 
     def _open_writer(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -254,7 +253,7 @@ class SQLiteStore:
         try:
             if version == 1:
                 _migrate_v1(conn)
-            for stmt in _statements(_SCHEMA):
+            for stmt in statements(_SCHEMA):
                 conn.execute(stmt)
             conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             conn.execute("COMMIT")
@@ -280,13 +279,10 @@ class SQLiteStore:
 
     async def close(self) -> None:
         """Commit what is pending, stop the writer and close both connections."""
-        if self._writer is None:
+        if not self._writer.running:
             return
         await self.flush()
-        self._writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._writer
-        self._writer = None
+        await self._writer.stop()
         loop = asyncio.get_running_loop()
         if self._wconn is not None:
             await loop.run_in_executor(self._wexec, self._wconn.close)
@@ -299,38 +295,13 @@ class SQLiteStore:
 
     def append(self, records: Sequence[Record]) -> asyncio.Future[None]:
         """Queue records for the next group commit."""
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        if self._writer is None:
-            fut.set_exception(RuntimeError("store is not open"))
-            return fut
-        self._pending.append((records, fut))
-        self._wake.set()
-        return fut
+        return self._writer.append(records)
 
     async def flush(self) -> None:
         """Wait for everything appended so far to be committed."""
-        await self.append(())
+        await self._writer.flush()
 
-    async def _write_loop(self) -> None:
-        while True:
-            await self._wake.wait()
-            if self._gather > 0:
-                await asyncio.sleep(self._gather)  # optionally wait to gather more appends
-            # Without a wait, batching is natural: appends made while a commit runs join the next one.
-            self._wake.clear()
-            batch, self._pending = self._pending, []
-            records = [r for recs, _ in batch for r in recs]
-            error = await self._commit(records)
-            if isinstance(error, _REFUSED) and len(batch) > 1:
-                # One append broke a constraint: commit the appends one by one so that only it fails and
-                # the others (readings of other devices, say) are not lost with it.
-                for recs, fut in batch:
-                    self._settle(fut, len(recs), await self._commit(list(recs), attempts=1))
-                continue
-            for recs, fut in batch:
-                self._settle(fut, len(recs), error)
-
-    async def _commit(self, records: list[Record], attempts: int = _WRITE_ATTEMPTS) -> BaseException | None:
+    async def _commit(self, records: list[Record], attempts: int) -> BaseException | None:
         """Write records in one transaction, retrying transient errors; the error if it finally failed."""
         loop = asyncio.get_running_loop()
         error: BaseException | None = None
@@ -347,96 +318,12 @@ class SQLiteStore:
                 await asyncio.sleep(0.1 * attempt)
         return error
 
-    def _settle(self, fut: asyncio.Future[None], n: int, error: BaseException | None) -> None:
-        if fut.done():
-            return
-        if error is None:
-            self.committed_records += n
-            fut.set_result(None)
-        else:
-            fut.set_exception(error)
-
     def _write_sync(self, records: list[Record]) -> None:
         conn = self._wconn
         assert conn is not None
-        obs: dict[tuple[str | None, str, float, float], list[dict[str, Any]]] = {}
-        waves: list[tuple[Any, ...]] = []
-        statuses: list[tuple[Any, ...]] = []
-        alarms: list[tuple[Any, ...]] = []
-        raws: list[tuple[Any, ...]] = []
-        events: list[tuple[Any, ...]] = []
-        patients: list[tuple[Any, ...]] = []
-        sessions: list[tuple[Any, ...]] = []
-        session_events: list[tuple[Any, ...]] = []
-        for rec in records:
-            it = rec.item
-            if isinstance(it, Patient):
-                patients.append((it.id, it.identifier, _ts(it.created_at), it.model_dump_json()))
-                continue
-            if isinstance(it, WaveSegment):
-                codec_id, data = codec.encode(it.samples)
-                waves.append(
-                    (
-                        (it.bay, it.device_id, it.channel, it.fs, it.unit, it.gain),
-                        _ts(it.t0),
-                        len(it.samples),
-                        codec_id,
-                        data,
-                    )
-                )
-                continue
-            if isinstance(it, SessionCreated):
-                sessions.append((it.session_id, it.patient_id, it.bay, _ts(it.t)))
-            if not isinstance(it, Reading | DeviceStatus | AlarmEvent | RawMessage | DeviceAlarm):
-                session_events.append((it.session_id, it.seq, _ts(it.t), it.kind, it.user, it.model_dump_json()))
-                continue
-            if isinstance(it, Reading):
-                sets = obs.setdefault((rec.bay, it.device_id, _ts(it.t_device), _ts(it.t_received)), [{}])
-                if it.param in sets[-1]:
-                    sets.append({})  # the same parameter twice at one time: a second set
-                sets[-1][it.param] = (it.value, it.quality.value)
-            elif isinstance(it, DeviceStatus):
-                statuses.append((rec.bay, it.device_id, it.state.value, _ts(it.since), it.detail))
-            elif isinstance(it, AlarmEvent):
-                events.append(
-                    (
-                        rec.bay,
-                        _ts(it.t),
-                        it.kind.value,
-                        it.rule_id,
-                        it.alarm_id,
-                        None if it.priority is None else it.priority.value,
-                        it.user,
-                        it.model_dump_json(),
-                    )
-                )
-            elif isinstance(it, RawMessage):
-                raws.append(
-                    (
-                        rec.bay,
-                        it.protocol,
-                        it.source,
-                        _ts(it.received),
-                        it.control_id,
-                        it.outcome,
-                        it.detail,
-                        it.device_id,
-                        it.payload,
-                    )
-                )
-            else:
-                alarms.append(
-                    (
-                        rec.bay,
-                        it.device_id,
-                        it.code,
-                        it.priority.value,
-                        it.alarm_kind.value,
-                        it.text,
-                        _ts(it.t),
-                        int(it.active),
-                    )
-                )
+        out = sort_records(records, _ts)
+        obs, waves, statuses, alarms, raws = out.obs, out.waves, out.statuses, out.alarms, out.raws
+        events, patients, sessions, session_events = out.events, out.patients, out.sessions, out.session_events
         conn.execute("BEGIN")
         try:
             if obs:
@@ -504,7 +391,7 @@ class SQLiteStore:
             i = self._sources[key] = int(cur.lastrowid or 0)
         return i
 
-    def _stream(self, conn: sqlite3.Connection, key: tuple[str | None, str, str, float, str, float]) -> int:
+    def _stream(self, conn: sqlite3.Connection, key: StreamKey) -> int:
         i = self._streams.get(key)
         if i is None:
             cur = conn.execute(
@@ -529,9 +416,8 @@ class SQLiteStore:
         self, head: str, filters: Sequence[tuple[str, Any]], order: str, limit: int
     ) -> list[tuple[Any, ...]]:
         """``head`` WHERE the clauses whose value is not None ORDER BY ``order`` LIMIT ``limit``."""
-        used = [(clause, value) for clause, value in filters if value is not None]
-        sql = head + (" WHERE " + " AND ".join(c for c, _ in used) if used else "") + f" ORDER BY {order} LIMIT ?"
-        return await self._query(sql, [v for _, v in used] + [limit])
+        clauses, args = where(filters, lambda _: "?")
+        return await self._query(f"{head}{clauses} ORDER BY {order} LIMIT ?", [*args, limit])
 
     async def readings(
         self,
@@ -548,41 +434,23 @@ class SQLiteStore:
             "SELECT s.bay, s.device_id, o.vals, o.q, o.t_device, o.t_received"
             " FROM obs o JOIN sources s ON s.id = o.src",
             [
-                ("s.bay = ?", bay),
-                ("s.device_id = ?", device_id),
-                ("o.vals LIKE ?", None if param is None else f'%"{param}":%'),  # narrows; exact test below
-                ("o.t_device >= ?", None if since is None else _ts(since)),
-                ("o.t_device < ?", None if until is None else _ts(until)),
+                ("s.bay = {}", bay),
+                ("s.device_id = {}", device_id),
+                ("o.vals LIKE {}", None if param is None else f'%"{param}":%'),  # narrows; exact test below
+                ("o.t_device >= {}", None if since is None else _ts(since)),
+                ("o.t_device < {}", None if until is None else _ts(until)),
             ],
             "o.t_device, o.id",
             limit if param is None else -1,
         )
 
         def decode() -> list[StoredReading]:  # on the reader thread: 30k readings take ~0.3 s to build
-            out: list[StoredReading] = []
+            sets = []
             for r_bay, dev, vals, q, t, tr in rows:
                 qualities: dict[str, str] = json.loads(q) if q else {}
-                t_device, t_received = _dt(t), _dt(tr)
-                for p, v in json.loads(vals).items():
-                    if param is not None and p != param:
-                        continue
-                    out.append(
-                        StoredReading(
-                            bay=r_bay,
-                            reading=Reading.model_construct(
-                                device_id=dev,
-                                param=p,
-                                value=None if v is None else float(v),
-                                unit=parameters.get(p).ucum,
-                                quality=Quality(qualities.get(p, "valid")),
-                                t_device=t_device,
-                                t_received=t_received,
-                            ),
-                        )
-                    )
-                if len(out) >= limit:
-                    return out[:limit]
-            return out
+                values = [(p, v, qualities.get(p)) for p, v in json.loads(vals).items()]
+                sets.append((r_bay, dev, values, _dt(t), _dt(tr)))
+            return stored_readings(sets, param=param, limit=limit)
 
         return await asyncio.get_running_loop().run_in_executor(self._rexec, decode)
 
@@ -601,26 +469,19 @@ class SQLiteStore:
             "SELECT s.bay, s.device_id, s.channel, s.fs, s.unit, s.gain, w.t0, w.n, w.codec, w.data"
             " FROM waves w JOIN wave_streams s ON s.id = w.stream",
             [
-                ("s.bay = ?", bay),
-                ("s.device_id = ?", device_id),
-                ("s.channel = ?", channel),
+                ("s.bay = {}", bay),
+                ("s.device_id = {}", device_id),
+                ("s.channel = {}", channel),
                 # segments are at most a few seconds long: start a little early, then test the overlap
-                ("w.t0 >= ?", None if since is None else _ts(since) - _MAX_SEGMENT_S),
-                ("w.t0 < ?", None if until is None else _ts(until)),
+                ("w.t0 >= {}", None if since is None else _ts(since) - MAX_SEGMENT_S),
+                ("w.t0 < {}", None if until is None else _ts(until)),
             ],
             "w.t0, s.channel",
             limit,
         )
 
         def decode() -> list[WaveSegment]:
-            segs: list[WaveSegment] = []
-            lo = None if since is None else _ts(since)
-            for r_bay, dev, ch, fs, unit, gain, t0, n, c, data in rows:
-                if lo is not None and t0 + n / fs <= lo:
-                    continue
-                samples = tuple(codec.decode(c, data, n))
-                segs.append(WaveSegment(r_bay, dev, ch, _dt(t0), fs, unit, gain, samples))
-            return segs
+            return wave_segments(rows, _dt, since)
 
         return await asyncio.get_running_loop().run_in_executor(self._rexec, decode)
 
@@ -637,20 +498,15 @@ class SQLiteStore:
         rows = await self._select(
             "SELECT bay, device_id, state, since, detail FROM device_status",
             [
-                ("device_id = ?", device_id),
-                ("bay = ?", bay),
-                ("since >= ?", None if since is None else _ts(since)),
-                ("since < ?", None if until is None else _ts(until)),
+                ("device_id = {}", device_id),
+                ("bay = {}", bay),
+                ("since >= {}", None if since is None else _ts(since)),
+                ("since < {}", None if until is None else _ts(until)),
             ],
             "since, id",
             limit,
         )
-        return [
-            StoredStatus(
-                bay=r[0], status=DeviceStatus(device_id=r[1], state=DeviceState(r[2]), since=_dt(r[3]), detail=r[4])
-            )
-            for r in rows
-        ]
+        return [stored_status(r[0], r[1], r[2], _dt(r[3]), r[4]) for r in rows]
 
     async def device_alarms(
         self,
@@ -665,26 +521,15 @@ class SQLiteStore:
         rows = await self._select(
             "SELECT device_id, code, priority, alarm_kind, text, t, active FROM device_alarms",
             [
-                ("device_id = ?", device_id),
-                ("bay = ?", bay),
-                ("t >= ?", None if since is None else _ts(since)),
-                ("t < ?", None if until is None else _ts(until)),
+                ("device_id = {}", device_id),
+                ("bay = {}", bay),
+                ("t >= {}", None if since is None else _ts(since)),
+                ("t < {}", None if until is None else _ts(until)),
             ],
             "t, id",
             limit,
         )
-        return [
-            DeviceAlarm(
-                device_id=r[0],
-                code=r[1],
-                priority=Priority(r[2]),
-                alarm_kind=AlarmKind(r[3]),
-                text=r[4],
-                t=_dt(r[5]),
-                active=bool(r[6]),
-            )
-            for r in rows
-        ]
+        return [device_alarm(r[0], r[1], r[2], r[3], r[4], _dt(r[5]), r[6]) for r in rows]
 
     async def raw_messages(
         self, *, control_id: str | None = None, outcome: str | None = None, limit: int = 10_000
@@ -692,23 +537,11 @@ class SQLiteStore:
         """Archived device messages in arrival order."""
         rows = await self._select(
             "SELECT protocol, source, received, control_id, outcome, detail, device_id, payload FROM raw_messages",
-            [("control_id = ?", control_id), ("outcome = ?", outcome)],
+            [("control_id = {}", control_id), ("outcome = {}", outcome)],
             "id",
             limit,
         )
-        return [
-            RawMessage(
-                protocol=r[0],
-                source=r[1],
-                received=_dt(r[2]),
-                control_id=r[3],
-                outcome=r[4],
-                detail=r[5],
-                device_id=r[6],
-                payload=bytes(r[7]),
-            )
-            for r in rows
-        ]
+        return [raw_message(r[0], r[1], _dt(r[2]), r[3], r[4], r[5], r[6], r[7]) for r in rows]
 
     async def alarm_events(
         self,
@@ -723,9 +556,9 @@ class SQLiteStore:
         rows = await self._select(
             "SELECT bay, payload FROM alarm_events",
             [
-                ("bay = ?", bay),
-                ("t >= ?", None if since is None else _ts(since)),
-                ("t < ?", None if until is None else _ts(until)),
+                ("bay = {}", bay),
+                ("t >= {}", None if since is None else _ts(since)),
+                ("t < {}", None if until is None else _ts(until)),
             ],
             "t, id" if oldest_first else "t DESC, id DESC",
             limit,
@@ -778,8 +611,8 @@ class SQLiteStore:
                     )
                 ]
                 for sid in ended:
-                    conn.execute("DELETE FROM session_events WHERE session_id = ?", (sid,))
-                    conn.execute("DELETE FROM sessions WHERE id = ?", (sid,))
+                    conn.execute("DELETE FROM session_events WHERE session_id = {}", (sid,))
+                    conn.execute("DELETE FROM sessions WHERE id = {}", (sid,))
                 deleted["sessions"] = len(ended)
                 for table, column in (
                     ("obs", "t_device"),
