@@ -259,9 +259,7 @@ def stored_readings(
     return out
 
 
-def wave_segments(
-    rows: Iterable[Any], t0_of: Callable[[Any], datetime], since: datetime | None
-) -> list[WaveSegment]:
+def wave_segments(rows: Iterable[Any], t0_of: Callable[[Any], datetime], since: datetime | None) -> list[WaveSegment]:
     """Rows (bay, device, channel, fs, unit, gain, t0, n, codec, data) decoded into segments, without those
     that end before ``since``."""
     segs: list[WaveSegment] = []

@@ -611,8 +611,8 @@ class SQLiteStore:
                     )
                 ]
                 for sid in ended:
-                    conn.execute("DELETE FROM session_events WHERE session_id = {}", (sid,))
-                    conn.execute("DELETE FROM sessions WHERE id = {}", (sid,))
+                    conn.execute("DELETE FROM session_events WHERE session_id = ?", (sid,))
+                    conn.execute("DELETE FROM sessions WHERE id = ?", (sid,))
                 deleted["sessions"] = len(ended)
                 for table, column in (
                     ("obs", "t_device"),

@@ -18,10 +18,9 @@ from app.recording import codec
 from app.recording.chunker import WaveChunker
 from app.recording.model import WaveSegment
 from app.store import Record
-from app.store.postgres import PostgresStore
 from app.store.sqlite import SQLiteStore
 from monitors.models import DeviceState, DeviceStatus, Quality, Reading, WaveformChunk
-from tests.store_backends import AnyStore, PgSchema
+from tests.store_backends import AnyStore
 
 T0 = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
 
@@ -244,18 +243,12 @@ async def test_purge_deletes_only_what_is_older_than_the_cutoff(any_store: AnySt
 
 
 @pytest.mark.timeout(300)
-async def test_postgres_records_loads_and_purges_a_whole_simulated_session(postgres_schema: PgSchema) -> None:
-    """The recording loader and retention on PostgreSQL (SQLite has this through the replay and export
-    suites, which record sessions the same way)."""
-    store = PostgresStore(postgres_schema.dsn, schema=postgres_schema.name)
-    await store.open()
-    try:
-        await _record_load_and_purge(store)
-    finally:
-        await store.close()
+async def test_a_whole_simulated_session_is_recorded_loaded_and_purged(any_store: AnyStore) -> None:
+    """The recording loader and retention of ended sessions, on both backends."""
+    await _record_load_and_purge(any_store)
 
 
-async def _record_load_and_purge(store: PostgresStore) -> None:
+async def _record_load_and_purge(store: AnyStore) -> None:
     from app.recording.load import list_recordings, load_recording
     from app.recording.synth import record_simulated_session
 
