@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+import zlib
 from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -123,6 +124,7 @@ class SimulatedAdapter(Adapter):
         self._clock = clock
         self._wall = wall
         self._fixed_step = fixed_step
+        self._phase_s = (zlib.crc32(device_id.encode()) % 1000) / 1000 * chunk_s
         self.fault = Fault.NONE
         self._open = False
         #: Scenario time (s) of the latest tick, None before the first: lets the app follow the scenario.
@@ -166,6 +168,9 @@ class SimulatedAdapter(Adapter):
         """Yield numerics, NIBP, device alarms and waveform chunks in (scaled) real time until cancelled."""
         if not self._open:
             raise RuntimeError("use 'async with adapter:' before iterating readings()")
+        # Real monitors are not synchronised: each simulated one ticks at its own phase within the chunk
+        # (fixed per device id), so a hundred bays do not all hand over their chunks in the same instant.
+        await asyncio.sleep(self._phase_s)
         start_mono = self._clock()
         # wall time of scenario time 0, so that t_device = origin + t for every item
         origin = self._wall() - timedelta(seconds=self._offset_s)
