@@ -54,14 +54,15 @@ class VigilAlarmLog extends HTMLElement {
     const bay = store.bays.get(this.getAttribute('bay') ?? '');
     setText(this._phase, bay?.phase ?? '—');
     const log = (bay?.alarmLog ?? []).slice(0, MAX);
-    const sig = JSON.stringify(log.map((e) => [e.t, e.kind, e.rule_id]));
+    const sig = JSON.stringify([Math.round(bay?.wallTime(0) ?? 0), log.map((e) => [e.t, e.kind, e.rule_id])]);
     if (sig === this._sig) return;
     this._sig = sig;
     this._list.replaceChildren(...log.map((e) => {
       const li = h('li', 'log-entry');
       li.dataset.kind = e.kind;
       if (e.priority) li.dataset.priority = e.priority;
-      li.append(h('span', 'log-time', formatClock(e.t)));
+      // Wall-clock time (the engine's own follows the device clock: ahead of it in an accelerated simulation).
+      li.append(h('span', 'log-time', formatClock(bay.wallTime(e.t, e.rx, now))));
       li.append(h('span', 'log-mark', PRIORITY_MARK[e.priority] ?? '')); // colour is never the only cue
       li.append(h('span', 'log-kind', WORDS[e.kind] ?? e.kind));
       li.append(h('span', 'log-text', e.text || e.rule_id || ''));
@@ -70,6 +71,7 @@ class VigilAlarmLog extends HTMLElement {
       if (Number.isFinite(e.time_to_ack_s)) who.push(`after ${Math.round(e.time_to_ack_s)} s`);
       if (e.notify) who.push(`→ ${e.notify}`);
       if (who.length) li.append(h('span', 'log-who', who.join(' · ')));
+      li.title = li.textContent; // the whole line, where a narrow log cuts it
       return li;
     }));
   }

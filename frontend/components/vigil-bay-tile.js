@@ -130,7 +130,12 @@ class VigilBayTile extends HTMLElement {
     }
     setAttr(this, 'data-bay', bayId);
     setAttr(this, 'data-state', 'stale');
-    this._off = onRender((now, store) => this.render(now, store));
+    this._off = onRender((now, store, bays) => {
+      // A store change about other bays only: nothing on this tile changed (the 4 Hz tick renders all).
+      if (bays && this._rendered && !bays.has(this.getAttribute('bay') ?? '')) return;
+      this._rendered = true;
+      this.render(now, store);
+    });
   }
 
   disconnectedCallback() {

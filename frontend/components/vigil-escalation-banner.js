@@ -9,7 +9,8 @@
 //
 // One line per bay (its most urgent escalated alarm, "+N more"), at most MAX_ROWS; further bays are named
 // on one more line. Hooks: hidden when empty; .escalation[data-bay][data-alarm-id (the alarm shown)]
-// [data-priority][data-notify], a.open-bay.
+// [data-priority][data-notify], a.open-bay, .esc-wait ("raised 14:02:11 · unacknowledged 02:13", in wall
+// time; data-raised = that server time in Unix s).
 
 import { PRIORITY_MARK } from '../lib/derive.js';
 import { formatClock, formatElapsed, h, setText } from '../lib/format.js';
@@ -105,10 +106,13 @@ class VigilEscalationBanner extends HTMLElement {
     }
     list.slice(0, MAX_ROWS).forEach((g, i) => {
       const r = this._rows[i];
-      // Waiting since it was raised; a raise time ahead of the server clock (accelerated simulation, device
-      // clock) is shown as the time itself rather than as a negative wait.
-      const waited = now - g.top.alarm.raised_at;
-      if (r) setText(r.wait, waited >= 0 ? `unacknowledged ${formatElapsed(waited)}` : `raised ${formatClock(g.top.alarm.raised_at)}`);
+      if (!r) return;
+      // When it was raised, on the wall clock as the alarm log shows it: the engine's raised_at follows the
+      // bay's device clock, which an accelerated simulation runs ahead of the wall clock (BayState.wallTime).
+      const a = g.top.alarm;
+      const raised = g.bay.wallTime(a.raised_at, g.bay.alarmSeen.get(a.alarm_id), now);
+      setText(r.wait, `raised ${formatClock(raised)} · unacknowledged ${formatElapsed(now - raised)}`);
+      r.wait.dataset.raised = String(raised);
     });
   }
 
@@ -125,7 +129,7 @@ class VigilEscalationBanner extends HTMLElement {
     el.append(h('span', 'esc-bay', bay.label));
     el.append(h('span', 'text', `${PRIORITY_MARK[top.alarm.priority] ?? ''} ${top.alarm.text}`.trim()));
     if (items.length > 1) el.append(h('span', 'src', `+${items.length - 1} more`));
-    const wait = h('span', 'src');
+    const wait = h('span', 'src esc-wait');
     el.append(wait);
     const a = h('a', 'open-bay', `Open ${bay.label} →`);
     a.href = `/bedside.html?bay=${encodeURIComponent(bay.bay)}`;

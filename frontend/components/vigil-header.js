@@ -1,8 +1,12 @@
 // <vigil-header [bay="bay1"] [heading="Central station"] [nav="/station.html" nav-label="Station"]>: page header.
 //
-// Bay label (or title), patient placeholder, REPLAY badge when the stream is a replay, connection state and
-// the server-clock time in the clinic's zone. Hooks: .clock (server time "HH:MM:SS"), .tz (zone abbreviation),
-// .conn[data-connection], .replay (hidden unless replay).
+// Bay label (or title), the patient of the bay's open session, REPLAY badge when the stream is a replay,
+// connection state and the server-clock time in the clinic's zone. The patient comes from the page's
+// <vigil-session-panel> (its `vigil-session` events): name, identifier and birth date (two identifiers, as
+// any chart); without an open session the header says so plainly ("NO SESSION — patient not linked"), and
+// until the first answer "checking session…". Hooks: .patient[data-linked="true|false"] (absent while
+// unknown), .clock (server time "HH:MM:SS"), .tz (zone abbreviation), .conn[data-connection], .replay
+// (hidden unless replay).
 
 import { context } from '../lib/context.js';
 import { clinicTimeZone, formatClock, h, setAttr, setText, zoneAbbreviation } from '../lib/format.js';
@@ -35,10 +39,43 @@ class VigilHeader extends HTMLElement {
       this.append(left, right);
     }
     this._off = onRender((now, store) => this.render(now, store));
+    this._onSession = (ev) => {
+      if (ev.detail?.bay !== this.getAttribute('bay')) return;
+      this._session = ev.detail;
+      this._renderPatient();
+    };
+    document.addEventListener('vigil-session', this._onSession);
+    this._renderPatient();
   }
 
   disconnectedCallback() {
     this._off?.();
+    document.removeEventListener('vigil-session', this._onSession);
+  }
+
+  _renderPatient() {
+    if (!this.getAttribute('bay')) {
+      setText(this._patient, '');
+      setAttr(this._patient, 'data-linked', null);
+      return;
+    }
+    const s = this._session;
+    if (!s) {
+      setText(this._patient, 'Patient: checking session…');
+      setAttr(this._patient, 'data-linked', null);
+      return;
+    }
+    if (!s.session) {
+      setText(this._patient, 'NO SESSION — patient not linked');
+      setAttr(this._patient, 'data-linked', 'false');
+      setAttr(this._patient, 'title', 'No infusion session is open in this bay: the values are not charted to a patient.');
+      return;
+    }
+    const p = s.patient;
+    const who = p ? [p.name, p.identifier, p.birth_date ? `born ${p.birth_date}` : ''].filter(Boolean).join(' · ') : s.session.patient_id;
+    setText(this._patient, `Patient: ${who}`);
+    setAttr(this._patient, 'data-linked', 'true');
+    setAttr(this._patient, 'title', `Session ${s.session.id}`);
   }
 
   render(now, store) {
@@ -46,10 +83,9 @@ class VigilHeader extends HTMLElement {
     if (bayId) {
       const bay = store.bays.get(bayId);
       setText(this._title, bay?.label ?? bayId);
-      setText(this._patient, 'Patient: — (not linked)');
+      if (!this._session) this._renderPatient();
     } else {
       setText(this._title, this.getAttribute('heading') ?? '');
-      setText(this._patient, '');
     }
     const { socket, clock } = context();
     const open = store.connected;

@@ -6,6 +6,9 @@
 // no session, GET /api/sessions?bay=&active=true instead: a 404 would log a console error). Every action posts JSON to the session API; a refusal (4xx) shows the server's reason and
 // changes nothing. Clocks count between polls from the server's own `now`.
 //
+// Whenever the bay's session or its patient changes, a bubbling `vigil-session` event tells the page (the
+// bedside header shows the patient from it).
+//
 // Hooks: [data-phase] / [data-session] on the element, button.session-toggle, .session-drawer[hidden],
 // [data-field=...] values, button[data-action=...], .session-error (refusal), .session-done (last action),
 // .unmet li (unmet discharge criteria), [data-ready] on .session-readiness.
@@ -411,6 +414,25 @@ class VigilSessionPanel extends HTMLElement {
     this._fetchedAt = performance.now();
     if (view && !this._patients.has(view.patient_id)) this._loadPatient(view.patient_id);
     this.render();
+    this._announce();
+  }
+
+  /**
+   * Tell the page (the header) which patient this bay's session is for: a `vigil-session` event
+   * {bay, session: {id, phase}|null, patient: {name, identifier, birth_date}|null}, sent when that changes.
+   */
+  _announce() {
+    const v = this._view;
+    const p = v ? this._patients.get(v.patient_id) ?? null : null;
+    const detail = {
+      bay: this.bay,
+      session: v ? { id: v.id, phase: v.phase, patient_id: v.patient_id } : null,
+      patient: p ? { name: p.name, identifier: p.identifier, birth_date: p.birth_date ?? null } : null,
+    };
+    const sig = JSON.stringify(detail);
+    if (sig === this._announced) return;
+    this._announced = sig;
+    this.dispatchEvent(new CustomEvent('vigil-session', { bubbles: true, detail }));
   }
 
   async _loadPatient(id) {
@@ -418,6 +440,7 @@ class VigilSessionPanel extends HTMLElement {
     try {
       this._patients.set(id, await call('GET', `/api/patients/${encodeURIComponent(id)}`));
       this.render();
+      this._announce();
     } catch (err) {
       console.warn('vigil: patient not loaded', err);
     }

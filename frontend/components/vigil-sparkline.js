@@ -2,9 +2,10 @@
 //
 // History comes once per bay from GET /api/bays/{bay}/trends?since=now−30 min (HR, SpO2, NIBP sys; min/max
 // downsampled on the server, so a 40 s desaturation still dips), then the live `vitals` of every bay are
-// folded into the same 20 s min/max buckets. Every sparkline on the page is redrawn together every 5 s
-// from a timer (never from the animation-frame loop: 48 tiny canvases must not cost the waveforms'
-// frame budget). Fixed per-parameter scales (widened by data outside them) so tiles compare at a glance;
+// folded into the same 20 s min/max buckets. The sparklines are checked together every 5 s from a timer
+// (never from the animation-frame loop: 48 tiny canvases must not cost the waveforms' frame budget), and a
+// canvas is redrawn only when its points changed (a bucket completes every 20 s) or its 30 min window has
+// slid by a pixel or more since it was drawn; the others are left alone (an untouched canvas costs nothing). Fixed per-parameter scales (widened by data outside them) so tiles compare at a glance;
 // silences break the line; the newest point is a dot.
 //
 // Hooks: data-points (points in the window), data-drawn (draws so far).
@@ -150,10 +151,17 @@ class VigilSparkline extends HTMLElement {
     const ctx = c.getContext('2d');
     const W = c.width;
     const H = c.height;
-    ctx.clearRect(0, 0, W, H);
     const entry = cache.get(bay);
     const pts = entry?.state === 'ready' ? entry.series.get(param)?.pts ?? [] : [];
     setAttr(this, 'data-points', pts.length);
+    // Skip the redraw when nothing it shows changed: same points, same size, window moved < 1 px.
+    const lastPt = pts.length ? pts[pts.length - 1] : null;
+    const sig = `${W}x${H}:${pts.length}:${pts[0]?.t ?? ''}:${lastPt?.t ?? ''}:${lastPt?.v ?? ''}`;
+    const pxPerS = (W - 4) / SPARK_WINDOW_S;
+    if (sig === this._sig && this._drawnAt !== undefined && Math.abs(t1 - this._drawnAt) * pxPerS < 1) return;
+    this._sig = sig;
+    this._drawnAt = t1;
+    ctx.clearRect(0, 0, W, H);
     if (!pts.length || W < 4 || H < 4) return;
     let [lo, hi] = SCALE[param] ?? [0, 100];
     for (const p of pts) {

@@ -1,58 +1,83 @@
-// <vigil-trends bay="bay1">: the bedside's trends of the session so far (issue 9).
+// <vigil-trends bay="bay1">: the bedside's trends of the session so far (issue 9), on a canvas of its own.
 //
-// One plotly figure, four stacked panels lined up with the bedside rows they belong to: HR beside the ECG,
-// SpO2 beside the pleth, RR + EtCO2 beside the CO2 wave, NIBP (sys/dia markers, mean dotted) beside the
-// NIBP numeric. Loaded once from GET /api/bays/{bay}/trends (the open session, else the last 2 h; min/max
-// downsampled on the server), then extended from the live `vitals` messages folded into the same 20 s
-// min/max buckets (checked every 5 s) and drawn with Plotly.extendTraces at most every 30 s (sooner when a
-// value leaves the panel's scale); once a minute the same redraw also stretches the time axis and the
-// current phase band (Plotly.react). All of it off the animation-frame loop: a redraw of this figure costs
-// tens of milliseconds, so it happens about once per 30 s, never per frame. Phase bands (baseline, infusion, recovery …) shade the background.
-// A phase change, a new session or a reconnect (readings missed without a link) reloads the whole figure.
+// Four stacked panels lined up with the bedside rows they belong to: HR beside the ECG, SpO2 beside the
+// pleth, EtCO2 + RR beside the CO2 wave, NIBP (sys ▼ / dia ▲ markers, mean dotted) beside the NIBP numeric.
+// Loaded once from GET /api/bays/{bay}/trends (the open session, else the last 2 h; min/max downsampled on
+// the server), then extended from the live `vitals` messages folded into the same 20 s min/max buckets.
 //
-// Hooks: data-state ("loading" | "ready" | "error"), data-loads (loads so far), data-points (points drawn),
-// data-updates (live extensions so far), data-window ("session" | "2h"), .trend-plot (the plotly div).
+// Drawing is ours, not plotly's (a plotly redraw of this figure cost 30–150 ms: a visible stutter beside the
+// waveforms). The canvas is redrawn whole, from a timer, never from the animation-frame loop, and only when
+// something it shows changed: new points (checked every 5 s; a bucket completes every 20 s), the time axis
+// stretching (once a minute), a parameter going stale or coming back, a resize. A redraw is a few hundred
+// line segments and some text: about a millisecond.
+//
+// What it shows: the clinic's wall clock on the time axis (lib/format.js), a value scale per panel (fixed
+// clinical ranges, widened by data outside them), the alarm profile's absolute limits as dashed lines with
+// their priority mark ("!!" …), phase bands shaded and named, gaps where there was no valid data, and a
+// hatched "NO DATA" stretch from a parameter's last point to now while it is stale (colour is never the only
+// cue: every line and band is named in text). A phase change, a new session or a reconnect (readings missed
+// without a link) reloads the whole window.
+//
+// Hooks: data-state ("loading" | "ready" | "error"), data-loads (loads so far), data-points (points held),
+// data-updates (live extensions so far), data-draws (canvas redraws so far), data-window ("session" | "2h"),
+// data-stale (parameters drawn as stale, space separated), .trend-span (window text), canvas.trend-canvas,
+// and figure() (what is drawn: series, phases, limits, x range) for tests.
 
 import { context } from '../lib/context.js';
-import { formatClock, h, setAttr, setText } from '../lib/format.js';
+import { numericView } from '../lib/derive.js';
+import { formatClock, h, setAttr, setText, zoneOffsetS } from '../lib/format.js';
 import { CANVAS_COLOUR } from '../lib/params.js';
-import { fetchTrends, LiveBuckets, plotTimeMs, readingPoint } from '../lib/trend-data.js';
+import { fetchTrends, LiveBuckets, readingPoint } from '../lib/trend-data.js';
 
-const FLUSH_MS = 5000; // live readings are folded into buckets every 5 s (cheap) …
-const DRAW_MS = 30000; // … and drawn at most every 30 s: a plotly redraw of this figure takes tens of ms
-const RANGE_MS = 60000; // the x range and the current phase band are stretched once a minute
+const FLUSH_MS = 5000; // live readings are folded into buckets (and drawn if a bucket completed) every 5 s
+const RANGE_MS = 60000; // the time axis is stretched once a minute
+const STALE_CHECK_MS = 1000; // staleness is checked once a second (a redraw only when it changes)
 const RELOAD_DEBOUNCE_MS = 1500;
 const ERROR_RETRY_MS = 15000;
 const MIN_SPAN_S = 900;
+const HEAD_S = 90; // the axis ends this far ahead of now, so live points stay in view until the next stretch
+const WINDOW_2H_S = 7200;
+
+const BG = '#000000';
+const GRID = '#1d232b';
+const AXIS_TEXT = '#8b949e';
+const STALE = '#5f666e';
+const PRIORITY_COLOUR = { high: '#ff2a2a', medium: '#ffd21a', low: '#27d3ff' };
+const PRIORITY_MARK = { high: '!!!', medium: '!!', low: '!' };
+const PRIORITY_RANK = { high: 3, medium: 2, low: 1 };
 
 // Panel order top → bottom, with the bedside row each lines up with and its default (fixed) y range:
 // monitor trends keep a stable scale so a slow drift reads as a drift; data outside widens it.
 const PANELS = [
-  { row: 'row-ecg', label: 'HR', range: [30, 160], traces: [{ param: 'hr', colour: CANVAS_COLOUR.ecg }] },
-  { row: 'row-pleth', label: 'SpO₂', range: [80, 100], traces: [{ param: 'spo2', colour: CANVAS_COLOUR.spo2 }] },
+  { row: 'row-ecg', label: 'HR', unit: '/min', range: [30, 160], traces: [{ param: 'hr', name: 'HR', colour: CANVAS_COLOUR.ecg }] },
+  { row: 'row-pleth', label: 'SpO₂', unit: '%', range: [80, 100], traces: [{ param: 'spo2', name: 'SpO₂', colour: CANVAS_COLOUR.spo2 }] },
   {
     row: 'row-co2',
     label: 'EtCO₂ · RR',
+    unit: 'mmHg · /min',
     range: [0, 50],
     traces: [
-      { param: 'etco2', colour: CANVAS_COLOUR.co2 },
-      { param: 'rr', colour: '#f2f2f2', dash: 'dot' },
+      { param: 'etco2', name: 'EtCO₂', colour: CANVAS_COLOUR.co2 },
+      { param: 'rr', name: 'RR', colour: '#f2f2f2', dash: [2, 3] },
     ],
   },
   {
     row: 'row-bottom',
     label: 'NIBP',
+    unit: 'mmHg',
     range: [40, 200],
     traces: [
-      { param: 'nibp_sys', colour: CANVAS_COLOUR.nibp, marker: 'triangle-down' },
-      { param: 'nibp_dia', colour: CANVAS_COLOUR.nibp, marker: 'triangle-up' },
-      { param: 'nibp_mean', colour: '#9aa4ae', dash: 'dot' },
+      { param: 'nibp_sys', name: 'sys ▼', colour: CANVAS_COLOUR.nibp, marker: 'down' },
+      { param: 'nibp_dia', name: 'dia ▲', colour: CANVAS_COLOUR.nibp, marker: 'up' },
+      { param: 'nibp_mean', name: 'mean', colour: '#9aa4ae', dash: [2, 3], marker: 'dot' },
     ],
   },
 ];
 const TRACES = PANELS.flatMap((p, i) => p.traces.map((t) => ({ ...t, panel: i })));
 const PARAMS = TRACES.map((t) => t.param);
 const EPISODIC = new Set(['nibp_sys', 'nibp_dia', 'nibp_mean']);
+// The numeric whose state says whether a panel is stale (NIBP: the group).
+const PANEL_STATE_PARAM = ['hr', 'spo2', 'etco2', 'nibp'];
 
 const PHASE_FILL = {
   planned: 'rgba(140,150,160,0.07)',
@@ -66,24 +91,47 @@ const PHASE_WORD = {
   planned: 'PLANNED', baseline: 'BASELINE', premedication: 'PREMED', infusion: 'INFUSION',
   recovery: 'RECOVERY', ready_for_discharge: 'READY',
 };
+const TICK_STEPS_MIN = [1, 2, 5, 10, 15, 30, 60, 120, 240];
 
-let plotlyPromise = null;
+let limitsPromise = null;
 
-/** The vendored plotly (served from the installed package at /vendor/plotly.min.js), loaded once. */
-function loadPlotly() {
-  if (window.Plotly) return Promise.resolve(window.Plotly);
-  if (!plotlyPromise) {
-    plotlyPromise = new Promise((resolve, reject) => {
-      const s = document.createElement('script');
-      s.src = '/vendor/plotly.min.js';
-      s.async = true;
-      s.onload = () => (window.Plotly ? resolve(window.Plotly) : reject(new Error('plotly did not load')));
-      s.onerror = () => reject(new Error('/vendor/plotly.min.js failed to load'));
-      document.head.append(s);
-    });
-    plotlyPromise.catch(() => { plotlyPromise = null; });
+/**
+ * Absolute alarm limits of the server's profile (GET /api/alarm-profile), per parameter: for each direction
+ * the limit that trips first, with its priority and phases. Loaded once per page; [] when unavailable.
+ */
+function loadLimits() {
+  if (!limitsPromise) {
+    limitsPromise = fetch('/api/alarm-profile', { headers: { Accept: 'application/json' } })
+      .then((res) => (res.ok ? res.json() : { rules: [] }))
+      .then((profile) => {
+        const out = [];
+        for (const rule of profile.rules ?? []) {
+          if (rule.category && rule.category !== 'physiological') continue;
+          for (const lvl of rule.levels ?? []) {
+            for (const lim of lvl.limits ?? []) {
+              if (!Number.isFinite(lim.value) || !PARAMS.includes(lim.param)) continue;
+              const below = lim.op.startsWith('<');
+              if (!below && !lim.op.startsWith('>')) continue;
+              out.push({ param: lim.param, op: lim.op, value: lim.value, below, priority: lvl.priority, phases: lvl.phases ?? rule.phases ?? null });
+            }
+          }
+        }
+        return out;
+      })
+      .catch((err) => {
+        console.warn('vigil: alarm limits unavailable for the trends:', err);
+        return [];
+      });
   }
-  return plotlyPromise;
+  return limitsPromise;
+}
+
+/** A "nice" value step for about ``n`` ticks over [lo, hi]. */
+function niceStep(lo, hi, n) {
+  const raw = (hi - lo) / Math.max(1, n);
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * mag >= raw) return m * mag;
+  return 10 * mag;
 }
 
 class VigilTrends extends HTMLElement {
@@ -102,30 +150,34 @@ class VigilTrends extends HTMLElement {
       this._title = h('span', 'trend-title', 'TRENDS');
       this._span = h('span', 'trend-span', 'loading…');
       head.append(this._title, this._span);
-      this._plot = h('div', 'trend-plot');
-      this._plot.setAttribute('role', 'img');
-      this._plot.setAttribute('aria-label', 'Trends of HR, SpO2, EtCO2, RR and NIBP over the session');
-      this.append(head, this._plot);
+      this._canvas = h('canvas', 'trend-canvas');
+      this._canvas.setAttribute('role', 'img');
+      this._canvas.setAttribute('aria-label', 'Trends of HR, SpO2, EtCO2, RR and NIBP over the session');
+      this.append(head, this._canvas);
+      this._draws = 0;
+      this._updates = 0;
     }
     setAttr(this, 'data-state', 'loading');
-    this._updates = 0;
     this._onChange = (ev) => this._change(ev.detail);
     this._timer = setInterval(() => this._flush(), FLUSH_MS);
-    this._resize = new ResizeObserver(() => this._scheduleResize());
+    this._staleTimer = setInterval(() => this._checkStale(), STALE_CHECK_MS);
+    this._resize = new ResizeObserver(() => this._measure());
     this._resize.observe(this);
+    const grid = this.closest('.bedside-grid');
+    if (grid) this._resize.observe(grid);
     this._attach();
+    loadLimits().then((l) => { this._limits = l; this._redraw(); });
     if (this.bay) this._load();
   }
 
   disconnectedCallback() {
     clearInterval(this._timer);
+    clearInterval(this._staleTimer);
     clearTimeout(this._reloadTimer);
     clearTimeout(this._attachTimer);
     this._resize?.disconnect();
     this._store?.removeEventListener('change', this._onChange);
     this._store = null;
-    if (window.Plotly && this._plotted) window.Plotly.purge(this._plot);
-    this._plotted = false;
   }
 
   get bay() {
@@ -177,10 +229,9 @@ class VigilTrends extends HTMLElement {
 
   async _load() {
     const token = (this._loadToken = (this._loadToken ?? 0) + 1);
-    let Plotly;
     let data;
     try {
-      [Plotly, data] = await Promise.all([loadPlotly(), fetchTrends(this.bay, { params: PARAMS })]);
+      data = await fetchTrends(this.bay, { params: PARAMS });
     } catch (err) {
       if (token !== this._loadToken) return;
       console.warn('vigil: trends unavailable:', err);
@@ -191,19 +242,18 @@ class VigilTrends extends HTMLElement {
       return;
     }
     if (token !== this._loadToken || !this.isConnected) return;
-    this._data = data;
     const series = new Map(data.series.map((s) => [s.param, s]));
     this._live = new Map();
+    this._series = new Map();
     this._extent = PANELS.map((p) => [...p.range]);
-    let points = 0;
-    const traces = TRACES.map((tr) => {
+    for (const tr of TRACES) {
       const s = series.get(tr.param) ?? { t: [], v: [] };
       const last = s.t.length ? s.t[s.t.length - 1] : null;
-      this._live.set(tr.param, new LiveBuckets(EPISODIC.has(tr.param) ? 0.001 : data.bucket_s, EPISODIC.has(tr.param) ? Infinity : undefined, last));
+      const ep = EPISODIC.has(tr.param);
+      this._live.set(tr.param, new LiveBuckets(ep ? 0.001 : data.bucket_s, ep ? Infinity : undefined, last));
+      this._series.set(tr.param, { t: [...s.t], v: [...s.v] });
       for (const v of s.v) if (v !== null) this._widen(tr.panel, v);
-      points += s.t.length;
-      return this._trace(tr, s.t.map(plotTimeMs), s.v);
-    });
+    }
     // A session is shown from its start; without one, from the first reading of the last 2 h, so a bay
     // that just started is not a sliver at the right edge (the axis is at least 15 min wide).
     const first = Math.min(...data.series.filter((x) => x.t.length).map((x) => x.t[0]), Infinity);
@@ -211,39 +261,14 @@ class VigilTrends extends HTMLElement {
     this._since = data.session_id ? data.since : fromData;
     this._windowKind = data.session_id ? 'session' : '2h';
     this._phases = data.phases;
-    this._lastRange = performance.now(); // just drawn: the next stretch in a minute
-    this._lastDraw = this._lastRange;
-    this._pending = new Map();
-    await Plotly.react(this._plot, traces, this._layout(data.now), {
-      staticPlot: true,
-      displayModeBar: false,
-      responsive: false,
-    });
-    this._plotted = true;
-    this._points = points;
-    setAttr(this, 'data-points', points);
+    this._nowAtLoad = data.now;
+    this._lastRange = performance.now();
     setAttr(this, 'data-window', this._windowKind);
     setAttr(this, 'data-state', 'ready');
     setAttr(this, 'data-loads', token);
-    setText(this._span, this._windowKind === 'session' ? `session since ${formatClock(data.since, false)}` : 'last 2 h · no open session');
-  }
-
-  _trace(tr, x, y) {
-    const episodic = EPISODIC.has(tr.param);
-    const trace = {
-      type: 'scatter',
-      mode: tr.marker ? 'lines+markers' : 'lines',
-      x,
-      y,
-      name: tr.param,
-      xaxis: 'x',
-      yaxis: tr.panel === 0 ? 'y' : `y${tr.panel + 1}`,
-      line: { color: tr.colour, width: tr.dash ? 1.2 : 1.6, dash: tr.dash ?? 'solid', shape: 'linear' },
-      connectgaps: episodic,
-      hoverinfo: 'skip',
-    };
-    if (tr.marker) trace.marker = { symbol: tr.marker, size: 7, color: tr.colour };
-    return trace;
+    setText(this._span, this._windowKind === 'session' ? `session since ${formatClock(data.since, false)}` : 'last 2 h');
+    this._stale = this._staleSet();
+    this._redraw();
   }
 
   _widen(panel, v) {
@@ -252,154 +277,360 @@ class VigilTrends extends HTMLElement {
     if (v > e[1]) e[1] = Math.ceil(v / 10) * 10;
   }
 
-  /** Vertical domains of the panels, lined up with the bedside grid rows (equal split without a grid). */
-  _domains() {
-    const box = this._plot.getBoundingClientRect();
-    const grid = this.closest('.bedside-grid');
+  _now() {
+    return this._store?.clock?.known ? this._store.clock.now() : (this._nowAtLoad ?? Date.now() / 1000);
+  }
+
+  /** Every 5 s: append completed live buckets; redraw when points were added or once a minute. */
+  _flush() {
+    if (!this._series || !this._live) return;
+    const now = this._now();
+    let added = 0;
+    for (const tr of TRACES) {
+      const pts = this._live.get(tr.param).take(now);
+      if (!pts.length) continue;
+      const s = this._series.get(tr.param);
+      for (const p of pts) {
+        s.t.push(p.t);
+        s.v.push(p.v);
+        if (p.v !== null) this._widen(tr.panel, p.v);
+      }
+      added += pts.length;
+    }
+    if (this._windowKind === '2h') this._trim(now - WINDOW_2H_S);
+    const t = performance.now();
+    if (added) {
+      this._updates += 1;
+      setAttr(this, 'data-updates', this._updates);
+    }
+    if (added || t - this._lastRange > RANGE_MS) {
+      this._lastRange = t;
+      this._redraw();
+    }
+  }
+
+  /** Without a session the window is the last 2 h: forget what fell out of it. */
+  _trim(cut) {
+    if (!(cut > this._since)) return;
+    this._since = cut;
+    for (const s of this._series.values()) {
+      let k = 0;
+      while (k < s.t.length && s.t[k] < cut) k += 1;
+      if (k) { s.t.splice(0, k); s.v.splice(0, k); }
+    }
+  }
+
+  /** Parameters (panel state keys) that are stale or without data now, as a sorted list. */
+  _staleSet() {
+    const store = this._store;
+    if (!store) return [];
+    const bay = store.bays.get(this.bay);
+    const now = this._now();
     const out = [];
-    for (const p of PANELS) {
-      const cell = grid?.querySelector(`.num-cell.${p.row}`);
-      const r = cell?.getBoundingClientRect();
-      if (!r || box.height <= 0) return PANELS.map((_, i) => [1 - (i + 1) / PANELS.length + 0.03, 1 - i / PANELS.length - 0.03]);
-      const pad = 8;
-      const top = Math.min(1, Math.max(0, 1 - (r.top + pad - box.top) / box.height));
-      const bottom = Math.min(1, Math.max(0, 1 - (r.bottom - pad - box.top) / box.height));
-      out.push([Math.min(bottom, top - 0.02), top]);
+    for (const key of PANEL_STATE_PARAM) {
+      if (key === 'nibp') {
+        const st = store.connected ? (bay?.vitals.get('nibp_sys') ? 'live' : 'empty') : 'stale';
+        // NIBP is episodic: stale only with its device or the link (lib/derive.js nibpView rules).
+        const sys = bay?.vitals.get('nibp_sys');
+        const dev = sys ? bay.devices.get(sys.device_id) : null;
+        if (st === 'stale' || (dev && (dev.state === 'stale' || dev.state === 'offline'))) out.push(key);
+        continue;
+      }
+      const v = numericView(store, bay, key, now);
+      if (v.state === 'stale' || v.state === 'empty') out.push(key);
     }
     return out;
   }
 
-  _bands(now) {
-    const shapes = [];
-    const annotations = [];
-    const span = Math.max(MIN_SPAN_S, now + RANGE_MS / 1000 + 30 - this._since);
-    const width = this._plot.clientWidth || 300;
+  _checkStale() {
+    if (!this._series) return;
+    const s = this._staleSet();
+    if (s.join() !== (this._stale ?? []).join()) {
+      this._stale = s;
+      this._redraw();
+    }
+  }
+
+  /** Panel boxes (CSS px within the canvas) lined up with the bedside rows; an equal split without a grid. */
+  _measure() {
+    const box = this._canvas.getBoundingClientRect();
+    this._cssW = box.width;
+    this._cssH = box.height;
+    const grid = this.closest('.bedside-grid');
+    const top = 4;
+    const bottom = box.height - 36; // room for the time axis labels and, under them, the title line
+    const panels = [];
+    for (const [i, p] of PANELS.entries()) {
+      const r = grid?.querySelector(`.num-cell.${p.row}`)?.getBoundingClientRect();
+      if (!r || box.height <= 0) {
+        const hgt = (bottom - top) / PANELS.length;
+        panels.length = 0;
+        for (let k = 0; k < PANELS.length; k += 1) panels.push({ y0: top + k * hgt + 6, y1: top + (k + 1) * hgt - 6 });
+        break;
+      }
+      const y0 = Math.max(top, r.top - box.top + 6);
+      const y1 = Math.min(bottom, r.bottom - box.top - (i === PANELS.length - 1 ? 0 : 6));
+      panels.push({ y0, y1: Math.max(y0 + 10, y1) });
+    }
+    this._panels = panels;
+    this._redraw();
+  }
+
+  /** The x range [since, end] at ``now``. */
+  _xRange(now) {
+    const end = Math.max(Math.ceil((now + HEAD_S) / 60) * 60, this._since + MIN_SPAN_S);
+    return [this._since, end];
+  }
+
+  _redraw() {
+    if (!this._series || !this._panels || !(this._cssW > 0) || !(this._cssH > 0)) return;
+    const c = this._canvas;
+    const dpr = window.devicePixelRatio || 1;
+    const pw = Math.max(1, Math.round(this._cssW * dpr));
+    const ph = Math.max(1, Math.round(this._cssH * dpr));
+    if (c.width !== pw) c.width = pw;
+    if (c.height !== ph) c.height = ph;
+    const ctx = c.getContext('2d', { alpha: false });
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    const W = this._cssW;
+    const H = this._cssH;
+    const now = this._now();
+    const [t0, t1] = this._xRange(now);
+    const L = 34; // left margin: value labels
+    const R = 6;
+    const xOf = (t) => L + ((t - t0) / (t1 - t0)) * (W - L - R);
+    ctx.fillStyle = BG;
+    ctx.fillRect(0, 0, W, H);
+    ctx.font = '11px system-ui, sans-serif';
+    ctx.textBaseline = 'middle';
+
+    // Phase bands (all panels), with the phase named at the top of the first panel.
+    const top = this._panels[0].y0;
+    const bottom = this._panels[this._panels.length - 1].y1;
     for (const b of this._phases ?? []) {
-      const start = Math.max(b.start, this._since);
-      const end = b.end ?? now;
-      if (end <= start) continue;
-      shapes.push({
-        type: 'rect', xref: 'x', yref: 'paper', x0: plotTimeMs(start), x1: plotTimeMs(end), y0: 0, y1: 1,
-        fillcolor: PHASE_FILL[b.phase] ?? 'rgba(0,0,0,0)', line: { width: 0 }, layer: 'below',
-      });
-      shapes.push({
-        type: 'line', xref: 'x', yref: 'paper', x0: plotTimeMs(start), x1: plotTimeMs(start), y0: 0, y1: 1,
-        line: { color: 'rgba(200,210,220,0.25)', width: 1, dash: 'dot' }, layer: 'below',
-      });
-      if (((end - start) / span) * width > 44) {
-        annotations.push({
-          xref: 'x', yref: 'paper', x: plotTimeMs(start), y: 1, xanchor: 'left', yanchor: 'top',
-          text: PHASE_WORD[b.phase] ?? b.phase, showarrow: false,
-          font: { size: 10, color: '#aab4be' },
-        });
+      const s = Math.max(b.start, t0);
+      const e = Math.min(b.end ?? now, t1);
+      if (e <= s) continue;
+      const xa = xOf(s);
+      const xb = xOf(e);
+      ctx.fillStyle = PHASE_FILL[b.phase] ?? 'rgba(0,0,0,0)';
+      ctx.fillRect(xa, top - 4, xb - xa, bottom - top + 4);
+      ctx.strokeStyle = 'rgba(200,210,220,0.3)';
+      ctx.setLineDash([2, 3]);
+      ctx.beginPath();
+      ctx.moveTo(Math.round(xa) + 0.5, top - 4);
+      ctx.lineTo(Math.round(xa) + 0.5, bottom);
+      ctx.stroke();
+      ctx.setLineDash([]);
+      const word = PHASE_WORD[b.phase] ?? b.phase.toUpperCase();
+      if (xb - xa > ctx.measureText(word).width + 6) {
+        ctx.fillStyle = '#aab4be';
+        ctx.textAlign = 'left';
+        ctx.fillText(word, xa + 3, top + 5);
       }
     }
-    return { shapes, annotations };
+
+    // Time axis: ticks on whole clinic-clock minutes, labelled HH:MM in the clinic's zone.
+    const pxPerMin = ((W - L - R) / (t1 - t0)) * 60;
+    const stepMin = TICK_STEPS_MIN.find((m) => m * pxPerMin >= 62) ?? 240;
+    const step = stepMin * 60;
+    const off = zoneOffsetS(t0);
+    ctx.strokeStyle = GRID;
+    ctx.lineWidth = 1;
+    ctx.fillStyle = AXIS_TEXT;
+    ctx.textAlign = 'center';
+    for (let t = Math.ceil((t0 + off) / step) * step - off; t <= t1; t += step) {
+      const x = Math.round(xOf(t)) + 0.5;
+      ctx.beginPath();
+      ctx.moveTo(x, top);
+      ctx.lineTo(x, bottom);
+      ctx.stroke();
+      ctx.fillText(formatClock(t, false), Math.min(W - 16, Math.max(L + 14, x)), bottom + 11);
+    }
+    // "now" marker.
+    const xn = Math.round(xOf(now)) + 0.5;
+    ctx.strokeStyle = '#39424c';
+    ctx.beginPath();
+    ctx.moveTo(xn, top);
+    ctx.lineTo(xn, bottom);
+    ctx.stroke();
+
+    const stale = new Set(this._stale ?? []);
+    const phase = this._store?.bays.get(this.bay)?.phase ?? null;
+    PANELS.forEach((p, i) => this._drawPanel(ctx, p, i, this._panels[i], { xOf, L, W, now, t0, stale: stale.has(PANEL_STATE_PARAM[i]), phase }));
+
+    this._draws += 1;
+    setAttr(this, 'data-draws', this._draws);
+    let points = 0;
+    for (const s of this._series.values()) points += s.t.length;
+    setAttr(this, 'data-points', points);
+    setAttr(this, 'data-stale', stale.size ? [...stale].join(' ') : null);
   }
 
-  _layout(now) {
-    const domains = this._domains();
-    const layout = {
-      paper_bgcolor: '#000',
-      plot_bgcolor: '#000',
-      font: { family: 'DejaVu Sans, sans-serif', color: '#8b949e', size: 11 },
-      margin: { l: 36, r: 8, t: 2, b: 20 },
-      showlegend: false,
-      hovermode: false,
-      xaxis: {
-        type: 'date',
-        // Ends a little ahead of now so live points stay in view until the next minute's stretch; at least
-        // 15 min wide so the first minutes of a session fill from the left instead of filling the panel.
-        range: [plotTimeMs(this._since), plotTimeMs(Math.max(now + RANGE_MS / 1000 + 30, this._since + MIN_SPAN_S))],
-        tickformat: '%H:%M',
-        nticks: 5,
-        gridcolor: '#1d232b',
-        linecolor: '#2a3139',
-        anchor: `y${PANELS.length}`,
-        fixedrange: true,
-      },
+  _drawPanel(ctx, p, i, box, { xOf, L, W, now, t0, stale, phase }) {
+    const [lo, hi] = this._extent[i];
+    const yOf = (v) => box.y1 - ((v - lo) / (hi - lo)) * (box.y1 - box.y0);
+    // Value scale.
+    const step = niceStep(lo, hi, Math.max(2, Math.min(5, Math.floor((box.y1 - box.y0) / 28))));
+    ctx.lineWidth = 1;
+    ctx.textAlign = 'right';
+    for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-9; v += step) {
+      const y = Math.round(yOf(v)) + 0.5;
+      ctx.strokeStyle = GRID;
+      ctx.beginPath();
+      ctx.moveTo(L, y);
+      ctx.lineTo(W - 6, y);
+      ctx.stroke();
+      ctx.fillStyle = AXIS_TEXT;
+      ctx.fillText(String(Math.round(v * 10) / 10), L - 4, Math.min(box.y1 - 5, Math.max(box.y0 + 5, y)));
+    }
+    // Alarm limits in force in this phase: dashed, in the priority colour, labelled with the mark.
+    for (const lim of this._panelLimits(p, phase)) {
+      if (lim.value < lo || lim.value > hi) continue;
+      const y = Math.round(yOf(lim.value)) + 0.5;
+      const colour = PRIORITY_COLOUR[lim.priority] ?? AXIS_TEXT;
+      ctx.strokeStyle = colour;
+      ctx.globalAlpha = 0.7;
+      ctx.setLineDash([6, 4]);
+      ctx.beginPath();
+      ctx.moveTo(L, y);
+      ctx.lineTo(W - 6, y);
+      ctx.stroke();
+      ctx.setLineDash([]);
+      ctx.globalAlpha = 1;
+      ctx.fillStyle = colour;
+      ctx.textAlign = 'left';
+      ctx.fillText(`${PRIORITY_MARK[lim.priority] ?? ''} ${lim.name} ${lim.op} ${lim.value}`, L + 3, lim.below ? y + 8 : y - 8);
+    }
+    // Traces: lines broken at gaps (null points), NIBP as markers.
+    for (const tr of p.traces) {
+      const s = this._series.get(tr.param);
+      if (!s || !s.t.length) continue;
+      const colour = stale ? STALE : tr.colour;
+      ctx.strokeStyle = colour;
+      ctx.fillStyle = colour;
+      ctx.lineWidth = tr.dash ? 1.2 : 1.8;
+      ctx.setLineDash(tr.dash ?? []);
+      ctx.lineJoin = 'round';
+      ctx.beginPath();
+      let pen = false;
+      const episodic = EPISODIC.has(tr.param);
+      for (let k = 0; k < s.t.length; k += 1) {
+        const v = s.v[k];
+        if (v === null || s.t[k] < t0) { pen = episodic ? pen : false; continue; }
+        const x = xOf(s.t[k]);
+        const y = yOf(v);
+        if (pen) ctx.lineTo(x, y); else ctx.moveTo(x, y);
+        pen = true;
+      }
+      ctx.stroke();
+      ctx.setLineDash([]);
+      if (tr.marker) {
+        ctx.beginPath();
+        for (let k = 0; k < s.t.length; k += 1) {
+          const v = s.v[k];
+          if (v === null || s.t[k] < t0) continue;
+          const x = xOf(s.t[k]);
+          const y = yOf(v);
+          if (tr.marker === 'down') { ctx.moveTo(x - 4, y - 4); ctx.lineTo(x + 4, y - 4); ctx.lineTo(x, y + 2); ctx.closePath(); }
+          else if (tr.marker === 'up') { ctx.moveTo(x - 4, y + 4); ctx.lineTo(x + 4, y + 4); ctx.lineTo(x, y - 2); ctx.closePath(); }
+          else { ctx.moveTo(x + 2, y); ctx.arc(x, y, 2, 0, Math.PI * 2); }
+        }
+        ctx.fill();
+      }
+    }
+    // Stale: a hatched stretch from the panel's last point to now, named.
+    if (stale) {
+      let last = t0;
+      for (const tr of p.traces) {
+        const s = this._series.get(tr.param);
+        if (s?.t.length) last = Math.max(last, s.t[s.t.length - 1]);
+      }
+      const xa = Math.max(L, xOf(last));
+      const xb = xOf(now);
+      if (xb > xa) {
+        ctx.save();
+        ctx.beginPath();
+        ctx.rect(xa, box.y0, xb - xa, box.y1 - box.y0);
+        ctx.clip();
+        ctx.strokeStyle = '#2a2f35';
+        ctx.lineWidth = 2;
+        ctx.beginPath();
+        for (let x = xa - (box.y1 - box.y0); x < xb; x += 8) {
+          ctx.moveTo(x, box.y1);
+          ctx.lineTo(x + (box.y1 - box.y0), box.y0);
+        }
+        ctx.stroke();
+        ctx.restore();
+      }
+      const text = 'NO DATA';
+      ctx.font = 'bold 11px system-ui, sans-serif';
+      const tw = ctx.measureText(text).width;
+      const bx = Math.min(W - tw - 12, Math.max(L + 2, xb - tw - 8));
+      ctx.fillStyle = '#2a2f35';
+      ctx.fillRect(bx - 3, box.y1 - 16, tw + 6, 14);
+      ctx.fillStyle = '#c9cdd1';
+      ctx.textAlign = 'left';
+      ctx.fillText(text, bx, box.y1 - 9);
+      ctx.font = '11px system-ui, sans-serif';
+    }
+    // Panel label and legend (names, not only colours), top right.
+    ctx.font = 'bold 12px system-ui, sans-serif';
+    ctx.textAlign = 'right';
+    let x = W - 8;
+    const legend = p.traces.length > 1 ? [...p.traces].reverse() : [{ name: `${p.label} ${p.unit}`, colour: p.traces[0].colour }];
+    const y = box.y0 + 8;
+    const total = legend.reduce((sum, tr) => sum + ctx.measureText(tr.name).width + (tr.dash ? 14 : 0) + 8, 0);
+    ctx.fillStyle = 'rgba(0,0,0,0.65)';
+    ctx.fillRect(W - 8 - total - 2, y - 8, total + 4, 16);
+    for (const tr of legend) {
+      ctx.fillStyle = stale ? STALE : tr.colour;
+      ctx.fillText(tr.name, x, y);
+      x -= ctx.measureText(tr.name).width;
+      if (tr.dash) {
+        ctx.strokeStyle = stale ? STALE : tr.colour;
+        ctx.setLineDash(tr.dash);
+        ctx.beginPath();
+        ctx.moveTo(x - 13, y + 0.5);
+        ctx.lineTo(x - 3, y + 0.5);
+        ctx.stroke();
+        ctx.setLineDash([]);
+        x -= 14;
+      }
+      x -= 8;
+    }
+    ctx.font = '11px system-ui, sans-serif';
+  }
+
+  /** The limits of a panel's parameters in force in ``phase``: per parameter and direction the first to trip. */
+  _panelLimits(p, phase) {
+    const out = [];
+    for (const tr of p.traces) {
+      if (EPISODIC.has(tr.param) && tr.param !== 'nibp_sys') continue; // one NIBP line pair is enough
+      for (const below of [true, false]) {
+        const cands = (this._limits ?? []).filter((l) => l.param === tr.param && l.below === below
+          && (!l.phases || !phase || l.phases.includes(phase)));
+        if (!cands.length) continue;
+        // The least extreme trips first; among equal values the higher priority is shown.
+        cands.sort((a, b) => (below ? b.value - a.value : a.value - b.value) || PRIORITY_RANK[b.priority] - PRIORITY_RANK[a.priority]);
+        out.push({ ...cands[0], name: tr.name.replace(/ [▼▲]$/, '') });
+      }
+    }
+    return out;
+  }
+
+  /** What is drawn (for tests and the curious): series per parameter, phases, limits, x range, staleness. */
+  figure() {
+    const now = this._now();
+    const phase = this._store?.bays.get(this.bay)?.phase ?? null;
+    return {
+      series: TRACES.map((tr) => ({ param: tr.param, n: this._series?.get(tr.param)?.t.length ?? 0, t: [...(this._series?.get(tr.param)?.t ?? [])], v: [...(this._series?.get(tr.param)?.v ?? [])] })),
+      phases: (this._phases ?? []).map((b) => b.phase),
+      limits: PANELS.flatMap((p) => this._panelLimits(p, phase)).map((l) => ({ param: l.param, op: l.op, value: l.value, priority: l.priority })),
+      x: this._series ? this._xRange(now) : null,
+      stale: [...(this._stale ?? [])],
+      draws: this._draws,
     };
-    const { shapes, annotations } = this._bands(now);
-    PANELS.forEach((p, i) => {
-      const name = i === 0 ? 'yaxis' : `yaxis${i + 1}`;
-      layout[name] = {
-        domain: domains[i],
-        range: this._extent[i],
-        nticks: 4,
-        gridcolor: '#1d232b',
-        zeroline: false,
-        tickfont: { size: 10 },
-        fixedrange: true,
-      };
-      annotations.push({
-        xref: 'paper', yref: 'paper', x: 1, y: domains[i][1], xanchor: 'right', yanchor: 'top',
-        text: p.label, showarrow: false, font: { size: 12, color: p.traces[0].colour }, bgcolor: 'rgba(0,0,0,0.6)',
-      });
-    });
-    layout.shapes = shapes;
-    layout.annotations = annotations;
-    return layout;
-  }
-
-  /** Every 5 s: append the completed live buckets; once a minute stretch the time axis and phase band. */
-  _flush() {
-    if (!this._plotted || !this._live || !window.Plotly || !this._store) return;
-    const now = this._store.clock.now();
-    this._pending ??= new Map();
-    let widened = false;
-    TRACES.forEach((tr, i) => {
-      const pts = this._live.get(tr.param).take(now);
-      if (!pts.length) return;
-      const before = this._extent[tr.panel].join();
-      for (const p of pts) if (p.v !== null) this._widen(tr.panel, p.v);
-      if (this._extent[tr.panel].join() !== before) widened = true;
-      const q = this._pending.get(i) ?? { x: [], y: [] };
-      for (const p of pts) {
-        q.x.push(plotTimeMs(p.t));
-        q.y.push(p.v);
-      }
-      this._pending.set(i, q);
-    });
-    const t = performance.now();
-    const relayout = widened || t - this._lastRange > RANGE_MS;
-    if (!relayout && (!this._pending.size || t - (this._lastDraw ?? 0) < DRAW_MS)) return;
-    this._lastDraw = t;
-    const idx = [...this._pending.keys()];
-    const added = idx.reduce((n, i) => n + this._pending.get(i).x.length, 0);
-    if (relayout) {
-      // One redraw for both: append to the traces' arrays in place, new layout, new data revision.
-      this._lastRange = t;
-      const gd = this._plot;
-      for (const i of idx) {
-        const q = this._pending.get(i);
-        gd.data[i].x.push(...q.x);
-        gd.data[i].y.push(...q.y);
-      }
-      this._revision = (this._revision ?? 0) + 1;
-      window.Plotly.react(gd, gd.data, { ...this._layout(now), datarevision: this._revision });
-    } else {
-      window.Plotly.extendTraces(
-        this._plot,
-        { x: idx.map((i) => this._pending.get(i).x), y: idx.map((i) => this._pending.get(i).y) },
-        idx,
-      );
-    }
-    this._pending.clear();
-    if (added) {
-      this._updates += 1;
-      this._points += added;
-      setAttr(this, 'data-points', this._points);
-      setAttr(this, 'data-updates', this._updates);
-    }
-  }
-
-  _scheduleResize() {
-    clearTimeout(this._resizeTimer);
-    this._resizeTimer = setTimeout(() => {
-      if (!this._plotted || !window.Plotly || !this._store) return;
-      window.Plotly.relayout(this._plot, { ...this._layout(this._store.clock.now()), autosize: true });
-      window.Plotly.Plots.resize(this._plot);
-    }, 250);
   }
 }
 

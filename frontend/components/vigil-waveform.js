@@ -69,19 +69,24 @@ class VigilWaveform extends HTMLElement {
     if (!channel) return;
     const delay = bay ? bay.displayDelay(now) : 0.5;
     const r = this._renderer(channel);
+    if (channel !== this._shown) {
+      r.invalidate(); // another channel drew on this canvas last
+      this._shown = channel;
+    }
     r.draw(bay?.waves.get(channel), now, delay, state);
 
     let drawn = 0;
     for (const x of this._renderers.values()) drawn += x.samplesDrawn;
     setAttr(this, 'data-channel', channel);
     setAttr(this, 'data-state', state);
-    // The counter moves every frame; write it at most 10 times a second.
+    // The counter moves every frame; write it at most 4 times a second (an attribute write invalidates style:
+    // 16 station strips at 10 Hz restyled the page every frame).
     const t = performance.now();
-    if (t - this._lastAttrAt > 100 || state !== this._lastState) {
+    if (t - this._lastAttrAt > 250 || state !== this._lastState) {
       this._lastAttrAt = t;
       this._lastState = state;
       setAttr(this, 'data-samples-drawn', String(drawn));
-      this.setAttribute('aria-label', `${r.label}: ${state === 'live' ? 'live' : 'no data'}`);
+      setAttr(this, 'aria-label', `${r.label}: ${state === 'live' ? 'live' : 'no data'}`);
     }
   }
 }

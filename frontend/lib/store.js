@@ -55,6 +55,8 @@ export class BayState {
     this.alarmLog = [];
     /** alarm_id → its `escalated` event (with notify), kept while that alarm is active and unacknowledged. */
     this.escalations = new Map();
+    /** alarm_id → server time its `raised` event reached us (null: it was active before we connected). */
+    this.alarmSeen = new Map();
     this.audioPausedUntil = null;
     this.phase = null;
     /** @type {Map<string, WaveChannel>} */
@@ -63,6 +65,8 @@ export class BayState {
     this.heard = new Map();
     /** @type {Map<string, number[]>} device_id → recent (tr − t) samples, for the device clock offset */
     this._clockSamples = new Map();
+    /** @type {Map<string, {first: number[], last: number[]}>} device_id → first and latest [t, tr] (clock rate) */
+    this._clockPairs = new Map();
     this.delay = DELAY_MIN_S; // current display delay for this bay's waveforms (seconds)
     this._latencies = []; // {at, lat}
   }
@@ -142,6 +146,27 @@ export class BayState {
     if (!this.escalations.size) return;
     const pending = new Set(this.ruleAlarms.filter((a) => !a.acknowledged_at).map((a) => a.alarm_id));
     for (const id of [...this.escalations.keys()]) if (!pending.has(id)) this.escalations.delete(id);
+  }
+
+  /**
+   * Server (wall-clock) time of an alarm-engine time ``t`` of this bay. The engine runs on the bay's device
+   * clock; for an accelerated simulation that is ahead of the wall clock. ``rx`` (when we heard of it, if we
+   * did live) wins; else the device clock correction estimated from the readings is applied; never later
+   * than ``now``.
+   */
+  wallTime(t, rx = null, now = Infinity) {
+    if (Number.isFinite(rx)) return Math.min(rx, now);
+    if (!Number.isFinite(t)) return t;
+    // The device heard from most recently: its clock offset, and its rate (an accelerated simulation's
+    // device clock runs N times faster than the wall clock: a time N minutes back on it is 1 minute back).
+    let best = null;
+    for (const [id, p] of this._clockPairs) if (!best || p.last[1] > best.p.last[1]) best = { id, p };
+    if (!best) return Math.min(t, now);
+    const { first, last } = best.p;
+    let rate = last[0] - first[0] > 5 ? (last[1] - first[1]) / (last[0] - first[0]) : 1;
+    if (!(rate > 0) || Math.abs(rate - 1) < 0.05) rate = 1;
+    const wall = rate === 1 ? t + (this.deviceClockCorrection(best.id) ?? 0) : last[1] + (t - last[0]) * rate;
+    return Math.min(wall, now);
   }
 
   /** Display delay at server time ``now``: rises at once, decays slowly back to the target. */
@@ -277,7 +302,12 @@ export class VigilStore extends EventTarget {
     // Keep the newest report per parameter (by server receipt time) whatever device sent it.
     if (!prev || !(prev.tr > v.tr)) b.vitals.set(v.param, v);
     if (Number.isFinite(v.tr)) b.touch(v.device_id, v.tr);
-    if (Number.isFinite(v.tr) && Number.isFinite(v.t)) b._clockSample(v.device_id, v.tr - v.t);
+    if (Number.isFinite(v.tr) && Number.isFinite(v.t)) {
+      b._clockSample(v.device_id, v.tr - v.t);
+      const pair = b._clockPairs.get(v.device_id);
+      if (!pair) b._clockPairs.set(v.device_id, { first: [v.t, v.tr], last: [v.t, v.tr] });
+      else if (v.tr > pair.last[1] && v.t > pair.last[0]) pair.last = [v.t, v.tr];
+    }
   }
 
   onWave(m) {
@@ -337,6 +367,14 @@ export class VigilStore extends EventTarget {
 
   onAlarms(m) {
     const b = this.bay(m.bay);
+    // The engine's times follow the bay's device clock (ahead of the wall clock for an accelerated
+    // simulation): remember when we heard of each event and alarm, on the server's clock, to show that.
+    const rx = Number.isFinite(m.t) ? m.t : this.clock.now();
+    for (const e of m.events ?? []) e.rx = rx;
+    for (const a of m.active ?? []) {
+      if (!b.alarmSeen.has(a.alarm_id)) b.alarmSeen.set(a.alarm_id, (m.events ?? []).some((e) => e.alarm_id === a.alarm_id && e.kind === 'raised') ? rx : null);
+    }
+    for (const id of [...b.alarmSeen.keys()]) if (!(m.active ?? []).some((a) => a.alarm_id === id)) b.alarmSeen.delete(id);
     b.ruleAlarms = m.active ?? [];
     b.audioPausedUntil = m.audio_paused_until ?? null;
     b.phase = m.phase ?? null;

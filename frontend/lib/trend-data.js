@@ -3,7 +3,6 @@
 // live looks like one loaded whole (peaks kept, ≤ 1 point per 10 s on average, silences as gaps).
 
 import { measuredAt } from './derive.js';
-import { clinicTimeZone } from './format.js';
 
 export const BUCKET_S = 20; // the server's smallest bucket (app/api/trends.py MIN_BUCKET_S)
 export const GAP_S = 60; // a silence longer than this breaks the line (as the server does)
@@ -87,37 +86,4 @@ export function readingPoint(bay, r) {
   if (!r) return null;
   const ok = r.value !== null && r.value !== undefined && r.quality !== 'invalid';
   return { t: measuredAt(bay, r), v: ok ? r.value : null, tr: r.tr };
-}
-
-// Clinic time zone for plotly: plotly shows a date axis in UTC, so times are shifted by the clinic zone's
-// offset (per 15 minutes, so a daylight-saving change lands within a quarter hour) before plotting.
-const offsets = new Map();
-let offsetZone = null;
-
-/** Milliseconds to plot Unix time ``unixS`` at, so plotly's UTC axis reads the clinic's wall clock. */
-export function plotTimeMs(unixS) {
-  const zone = clinicTimeZone();
-  if (zone !== offsetZone) {
-    offsets.clear();
-    offsetZone = zone;
-  }
-  const key = Math.floor(unixS / 900);
-  let off = offsets.get(key);
-  if (off === undefined) {
-    const d = new Date(key * 900 * 1000);
-    const parts = {};
-    try {
-      const fmt = new Intl.DateTimeFormat('en-GB', {
-        timeZone: zone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit',
-        hour: '2-digit', minute: '2-digit', second: '2-digit',
-      });
-      for (const p of fmt.formatToParts(d)) parts[p.type] = Number(p.value);
-      off = Date.UTC(parts.year, parts.month - 1, parts.day, parts.hour, parts.minute, parts.second) - d.getTime();
-    } catch {
-      off = -d.getTimezoneOffset() * 60000;
-    }
-    if (offsets.size > 500) offsets.clear();
-    offsets.set(key, off);
-  }
-  return unixS * 1000 + off;
 }

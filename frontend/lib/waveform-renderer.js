@@ -1,10 +1,18 @@
 // Sweeping waveform renderer for one channel on one <canvas>.
 //
-// Every frame the whole visible window is redrawn from the channel's ring buffer, each sample placed by
-// its own time: x = ((t mod sweep) / sweep) · width. The display runs ``delay`` seconds behind the server
-// clock so that 0.2 s chunks are in the buffer before the sweep reaches their time; the trace ends at the
-// cursor, and an erase bar (a blank band) runs just ahead of it, over the oldest part of the previous sweep.
-// Missing samples (a time gap) are left blank; a flat line is only ever drawn from real samples.
+// Each sample is placed by its own time: x = ((t mod sweep) / sweep) · width. The display runs ``delay``
+// seconds behind the server clock so that 0.2 s chunks are in the buffer before the sweep reaches their
+// time; the trace ends at the cursor, and an erase bar (a blank band) runs just ahead of it, over the oldest
+// part of the previous sweep. Missing samples (a time gap) are left blank; a flat line is only ever drawn
+// from real samples.
+//
+// Drawing is incremental, as a monitor's sweep is: a frame blanks only the few pixels the erase bar moved
+// into (and redraws the scale and label there) and strokes only the samples that arrived since the last
+// frame. Rasterising the whole window every frame cost most of the page's main-thread time (the canvas
+// is rasterised on the main thread when the frame is committed). The whole window is redrawn only when it
+// must be: a resize, a state or channel change, a jump of the display time (seek, larger display delay),
+// or a new vertical scale (auto gain is re-evaluated once a second and only applied on a real change).
+// The canvas size comes from a ResizeObserver, never from reading layout inside the frame.
 
 import { CANVAS_COLOUR } from './params.js';
 
@@ -20,6 +28,37 @@ export const CHANNEL_DEFAULTS = Object.freeze({
   pleth: { colour: 'spo2', sweepS: 6, range: { mode: 'auto' }, label: 'Pleth', unit: '' },
   co2: { colour: 'co2', sweepS: 12, range: { mode: 'fixed', min: 0, max: 50, expand: true }, label: 'CO₂', unit: 'mmHg' },
 });
+
+
+// One ResizeObserver for every waveform canvas: sizes arrive outside the frame, so a frame never forces a
+// layout by reading clientWidth/clientHeight.
+const canvasSizes = new WeakMap();
+const renderers = new WeakMap();
+let sizeObserver = null;
+
+function renderersOf(canvas) {
+  let set = renderers.get(canvas);
+  if (!set) { set = new Set(); renderers.set(canvas, set); }
+  return set;
+}
+
+function observeSize(canvas) {
+  if (!sizeObserver) {
+    sizeObserver = new ResizeObserver((entries) => {
+      for (const e of entries) {
+        const box = e.contentBoxSize?.[0];
+        const w = box ? box.inlineSize : e.contentRect.width;
+        const h = box ? box.blockSize : e.contentRect.height;
+        canvasSizes.set(e.target, { w, h });
+        for (const r of renderers.get(e.target) ?? []) r._setSize(w, h);
+      }
+    });
+  }
+  if (!canvasSizes.has(canvas)) {
+    canvasSizes.set(canvas, null);
+    sizeObserver.observe(canvas);
+  }
+}
 
 export class WaveformRenderer {
   /**
@@ -38,27 +77,54 @@ export class WaveformRenderer {
     this.unit = opts.unit ?? d.unit;
     this.compact = Boolean(opts.compact);
     this.samplesDrawn = 0; // distinct samples that have reached the screen so far
+    this.fullDraws = 0; // whole-window redraws so far (a diagnostic: should be rare)
     this._drawnUntil = -Infinity; // time of the newest sample counted in samplesDrawn
-    this._lo = null; // auto-range state
+    this._lo = null; // vertical scale in use
     this._hi = null;
+    this._rangeCheckAt = -Infinity; // display time of the last auto-gain evaluation
     this._cssW = 0;
     this._cssH = 0;
     this._dpr = 0;
+    this._sizeKnown = false;
+    this._dirty = true; // the next frame redraws the whole window
+    this._lastD = null; // display time the canvas shows up to
+    this._prev = null; // {t, x, y} of the last sample stroked (the next segment starts there)
+    this._state = null;
+    this._wave = null;
+    const sized = canvasSizes.get(canvas);
+    if (sized) this._setSize(sized.w, sized.h);
+    observeSize(canvas);
+    renderersOf(canvas).add(this);
+  }
+
+  /** Redraw the whole window at the next frame (the canvas was shared with another channel, …). */
+  invalidate() {
+    this._dirty = true;
+  }
+
+  _setSize(w, h) {
+    this._cssW = w;
+    this._cssH = h;
+    this._sizeKnown = true;
+    this._dirty = true;
   }
 
   _fit() {
-    const dpr = window.devicePixelRatio || 1;
-    const w = this.canvas.clientWidth;
-    const h = this.canvas.clientHeight;
-    if (w !== this._cssW || h !== this._cssH || dpr !== this._dpr) {
-      this._cssW = w;
-      this._cssH = h;
-      this._dpr = dpr;
-      this.canvas.width = Math.max(1, Math.round(w * dpr));
-      this.canvas.height = Math.max(1, Math.round(h * dpr));
+    if (!this._sizeKnown) {
+      // Before the observer's first report (one frame): read it once.
+      this._setSize(this.canvas.clientWidth, this.canvas.clientHeight);
     }
-    this.ctx.setTransform(this._dpr, 0, 0, this._dpr, 0, 0);
-    return w > 0 && h > 0;
+    const dpr = window.devicePixelRatio || 1;
+    const w = Math.max(1, Math.round(this._cssW * dpr));
+    const h = Math.max(1, Math.round(this._cssH * dpr));
+    if (dpr !== this._dpr || this.canvas.width !== w || this.canvas.height !== h) {
+      this._dpr = dpr;
+      if (this.canvas.width !== w) this.canvas.width = w;
+      if (this.canvas.height !== h) this.canvas.height = h;
+      this._dirty = true;
+    }
+    if (this._dirty) this.ctx.setTransform(this._dpr, 0, 0, this._dpr, 0, 0);
+    return this._cssW > 0 && this._cssH > 0;
   }
 
   /**
@@ -70,88 +136,152 @@ export class WaveformRenderer {
    */
   draw(wave, now, delay, state) {
     if (!this._fit()) return;
-    const ctx = this.ctx;
+    const D = now - delay; // display time at the cursor
+    const sweep = this.sweepS;
+    if (state !== this._state || wave !== this._wave) this._dirty = true;
+    if (this._lastD === null || D < this._lastD || D - this._lastD > sweep * 0.5) this._dirty = true;
+    this._state = state;
+    this._wave = wave;
+    const ring = wave?.ring;
+    // The vertical scale: re-evaluated on a full redraw and once a second; a change redraws everything.
+    if (this._dirty || this._lo === null || Math.abs(D - this._rangeCheckAt) >= 1) {
+      this._rangeCheckAt = D;
+      const [lo, hi] = this._yRange(ring, D);
+      if (lo !== this._lo || hi !== this._hi) {
+        this._lo = lo;
+        this._hi = hi;
+        this._dirty = true;
+      }
+    }
+    if (this._dirty) this._drawAll(ring, wave, D);
+    else this._drawSince(ring, wave, D);
+    this._lastD = D;
+    if (state === 'nodata') this._drawNoData(this.ctx, this._cssW, this._cssH);
+  }
+
+  _geometry() {
     const W = this._cssW;
     const H = this._cssH;
-    ctx.fillStyle = BG;
-    ctx.fillRect(0, 0, W, H);
-
-    const sweep = this.sweepS;
-    const D = now - delay; // display time at the cursor
-    const gapS = sweep * ERASE_FRACTION;
-    const from = D - sweep + gapS;
-    const ring = wave?.ring;
     const padTop = this.compact ? 3 : 18;
     const padBottom = this.compact ? 3 : 6;
     const plotH = Math.max(1, H - padTop - padBottom);
+    return { W, H, padTop, plotH };
+  }
 
+  _xOf(t) {
+    const s = this.sweepS;
+    return ((((t / s) % 1) + 1) % 1) * this._cssW;
+  }
+
+  /** The whole window: blank, scale, label, every sample from the erase bar's far edge to the cursor. */
+  _drawAll(ring, wave, D) {
+    this._dirty = false;
+    this.fullDraws += 1;
+    const ctx = this.ctx;
+    const { W, H } = this._geometry();
+    ctx.fillStyle = BG;
+    ctx.fillRect(0, 0, W, H);
+    this._drawStatic(ctx);
+    this._prev = null;
+    const from = D - this.sweepS + this.sweepS * ERASE_FRACTION;
+    if (ring && ring.length) this._stroke(ring, wave, ring.indexAfter(from), ring.indexAfter(D));
+  }
+
+  /** One frame's worth: move the erase bar on, stroke the samples that reached the cursor since last frame. */
+  _drawSince(ring, wave, D) {
+    const ctx = this.ctx;
+    const { H } = this._geometry();
+    const gapS = this.sweepS * ERASE_FRACTION;
+    // The erase bar spans (cursor, cursor + gap]; what it newly covers is (lastD + gap, D + gap].
+    const xa = this._xOf(this._lastD + gapS);
+    const xb = this._xOf(D + gapS);
+    const band = (x0, x1) => {
+      if (x1 <= x0) return;
+      const a = Math.floor(x0);
+      const w = Math.ceil(x1) - a + 1;
+      ctx.save();
+      ctx.beginPath();
+      ctx.rect(a, 0, w, H);
+      ctx.clip();
+      ctx.fillStyle = BG;
+      ctx.fillRect(a, 0, w, H);
+      this._drawStatic(ctx);
+      ctx.restore();
+    };
+    const sweep = this.sweepS;
+    if (Math.floor((this._lastD + gapS) / sweep) === Math.floor((D + gapS) / sweep)) band(xa, xb);
+    else { band(xa, this._cssW); band(0, xb); } // the bar wrapped to the left edge
+    if (ring && ring.length) this._stroke(ring, wave, ring.indexAfter(this._lastD), ring.indexAfter(D));
+  }
+
+  /** Stroke ring samples [k0, k1), continuing from the last stroked sample when it is adjacent. */
+  _stroke(ring, wave, k0, k1) {
+    if (k1 <= k0) return;
+    const ctx = this.ctx;
+    const { padTop, plotH } = this._geometry();
+    const lo = this._lo;
+    const hi = this._hi;
+    const fs = wave.fs || 1;
+    const maxGap = Math.max(2.5 / fs, 0.04);
+    const yOf = (v) => padTop + (1 - (v - lo) / (hi - lo)) * plotH;
+    // Without live data the remaining trace is drawn grey and faint: it is history, not the patient now.
+    ctx.strokeStyle = this._state === 'live' ? this.colour : STALE_TRACE_COLOUR;
+    ctx.lineWidth = this.compact ? 1.25 : 2;
+    ctx.lineJoin = 'round';
+    ctx.lineCap = 'round';
+    ctx.beginPath();
+    const p = this._prev;
+    let prevT = p ? p.t : -Infinity;
+    let prevX = p ? p.x : -Infinity;
+    if (p) ctx.moveTo(p.x, p.y);
+    let newSamples = 0;
+    let x = 0;
+    let y = 0;
+    let t = 0;
+    for (let k = k0; k < k1; k += 1) {
+      t = ring.timeAt(k);
+      x = this._xOf(t);
+      y = yOf(ring.valueAt(k));
+      if (t - prevT > maxGap || x < prevX) {
+        ctx.moveTo(x, y);
+        // A lone sample still shows as a dot.
+        ctx.lineTo(x + 0.01, y);
+      } else {
+        ctx.lineTo(x, y);
+      }
+      prevT = t;
+      prevX = x;
+      if (t > this._drawnUntil) newSamples += 1;
+    }
+    ctx.stroke();
+    this._prev = { t, x, y };
+    if (newSamples) {
+      this.samplesDrawn += newSamples;
+      this._drawnUntil = ring.timeAt(k1 - 1);
+    }
+  }
+
+  /** The vertical scale for the window ending at display time ``D``. */
+  _yRange(ring, D) {
+    const r = this.range;
     let k0 = 0;
     let k1 = 0;
     if (ring && ring.length) {
-      k0 = ring.indexAfter(from);
+      k0 = ring.indexAfter(D - this.sweepS);
       k1 = ring.indexAfter(D);
     }
-    const [lo, hi] = this._yRange(ring, k0, k1);
-    this._drawScale(ctx, W, H, padTop, plotH, lo, hi);
-
-    if (k1 > k0) {
-      const fs = wave.fs || 1;
-      const maxGap = Math.max(2.5 / fs, 0.04);
-      const xOf = (t) => ((((t / sweep) % 1) + 1) % 1) * W;
-      const yOf = (v) => padTop + (1 - (v - lo) / (hi - lo)) * plotH;
-      ctx.save();
-      ctx.beginPath();
-      ctx.rect(0, 0, W, H);
-      ctx.clip();
-      // Without live data the remaining trace is drawn grey and faint: it is history, not the patient now.
-      ctx.strokeStyle = state === 'live' ? this.colour : STALE_TRACE_COLOUR;
-      ctx.lineWidth = this.compact ? 1.25 : 2;
-      ctx.lineJoin = 'round';
-      ctx.lineCap = 'round';
-      ctx.beginPath();
-      let prevT = -Infinity;
-      let prevX = -Infinity;
-      let newSamples = 0;
-      for (let k = k0; k < k1; k += 1) {
-        const t = ring.timeAt(k);
-        const x = xOf(t);
-        const y = yOf(ring.valueAt(k));
-        if (t - prevT > maxGap || x < prevX) {
-          ctx.moveTo(x, y);
-          // A lone sample still shows as a dot.
-          ctx.lineTo(x + 0.01, y);
-        } else {
-          ctx.lineTo(x, y);
-        }
-        prevT = t;
-        prevX = x;
-        if (t > this._drawnUntil) newSamples += 1;
-      }
-      ctx.stroke();
-      ctx.restore();
-      if (newSamples) {
-        this.samplesDrawn += newSamples;
-        this._drawnUntil = ring.timeAt(k1 - 1);
-      }
-    }
-
-    if (state === 'nodata') this._drawNoData(ctx, W, H);
-    this._drawLabel(ctx);
-  }
-
-  _yRange(ring, k0, k1) {
-    const r = this.range;
     if (r.mode === 'fixed') {
       let max = r.max;
-      if (r.expand && ring && k1 > k0) {
+      if (r.expand && k1 > k0) {
         let vmax = -Infinity;
         for (let k = k0; k < k1; k += 1) vmax = Math.max(vmax, ring.valueAt(k));
         if (vmax > max) max = Math.ceil(vmax / 25) * 25;
       }
       return [r.min, max];
     }
-    // Auto gain: expand at once to fit, shrink slowly (so one beat does not rescale the trace).
-    if (ring && k1 > k0) {
+    // Auto gain: expand at once to fit; shrink only when the signal uses less than 60 % of the scale (so one
+    // beat does not rescale the trace, and the trace is not redrawn for every small change).
+    if (k1 > k0) {
       let vmin = Infinity;
       let vmax = -Infinity;
       for (let k = k0; k < k1; k += 1) {
@@ -163,12 +293,21 @@ export class WaveformRenderer {
       if (!(span > 0)) span = Math.max(1, Math.abs(vmax) * 0.1);
       const tlo = vmin - span * 0.08;
       const thi = vmax + span * 0.08;
-      if (this._lo === null) { this._lo = tlo; this._hi = thi; }
-      this._lo = tlo < this._lo ? tlo : this._lo + (tlo - this._lo) * 0.02;
-      this._hi = thi > this._hi ? thi : this._hi + (thi - this._hi) * 0.02;
+      const lo = this._lo;
+      const hi = this._hi;
+      const fits = lo !== null && hi > lo && tlo >= lo && thi <= hi;
+      if (!fits || (thi - tlo) < 0.6 * (hi - lo)) return [tlo, thi];
+      return [lo, hi];
     }
     if (this._lo === null || !(this._hi > this._lo)) return [-1, 1];
     return [this._lo, this._hi];
+  }
+
+  /** Scale marks and the channel label (drawn whole, or clipped to the band the erase bar blanks). */
+  _drawStatic(ctx) {
+    const { W, H, padTop, plotH } = this._geometry();
+    this._drawScale(ctx, W, H, padTop, plotH, this._lo ?? -1, this._hi ?? 1);
+    this._drawLabel(ctx);
   }
 
   _drawScale(ctx, W, H, padTop, plotH, lo, hi) {

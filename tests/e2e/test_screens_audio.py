@@ -12,6 +12,7 @@ from __future__ import annotations
 import cmath
 import math
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -240,6 +241,24 @@ async def test_station_escalation_and_keyboard(oversedation_two_bays: VigilProce
     assert "ESCALATED" in text and "Bay 1" in text and "!!!" in text, text
     assert await esc.first.locator("a.open-bay").get_attribute("href") == "/bedside.html?bay=bay1"
     alarm_id = await esc.first.get_attribute("data-alarm-id")
+    # When it was raised, on the wall clock: the scenario runs 30x, so the engine's own raised_at (device
+    # time) is ahead of the wall clock; the banner shows when it was raised for us, as the alarm log does.
+    wait = esc.first.locator(".esc-wait")
+    wait_text = await wait.inner_text()
+    m = re.fullmatch(r"raised (\d\d:\d\d:\d\d) · unacknowledged (\d\d):(\d\d)", wait_text.strip())
+    assert m, wait_text
+    raised = float(await wait.get_attribute("data-raised") or "nan")
+    wall = time.time()
+    assert wall - 120 <= raised <= wall + 1, (raised, wall)
+    assert int(m.group(2)) * 60 + int(m.group(3)) <= wall - raised + 2
+    shown = await page.evaluate("async (t) => (await import('/lib/format.js')).formatClock(t)", raised)
+    assert m.group(1) == shown
+    engine_raised = await page.evaluate(
+        """async (id) => (await import('/lib/context.js')).context().store.bays.get('bay1')
+                 .ruleAlarms.find((a) => a.alarm_id === id)?.raised_at""",
+        alarm_id,
+    )
+    assert engine_raised is not None and engine_raised > raised  # device time, ahead: not what is shown
     a = await audio(page)
     assert a["pattern"] == "high" and a["audible"], a
     assert a["lastBurst"]["pattern"] == "high" and len(a["lastBurst"]["pulses"]) == 10, a

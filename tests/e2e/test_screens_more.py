@@ -78,25 +78,38 @@ async def start_session(http: httpx.AsyncClient, bay: str, identifier: str = "MR
 
 
 async def figure(page: Page) -> dict[str, Any]:
-    """The trend figure as plotly holds it: per-trace names and values, shapes, x range."""
-    fig: dict[str, Any] = await page.evaluate(
-        """() => {
-            const gd = document.querySelector('vigil-trends .trend-plot');
-            return {
-              traces: gd.data.map((t) => ({ name: t.name, n: t.x.length, y: Array.from(t.y) })),
-              shapes: (gd.layout.shapes || []).length,
-              annotations: (gd.layout.annotations || []).map((a) => a.text),
-              svg: gd.querySelectorAll('.main-svg').length,
-            };
-        }"""
-    )
+    """What the canvas trend panel drew: per-parameter points, phase names, limit lines, x range, stale."""
+    fig: dict[str, Any] = await page.evaluate("() => document.querySelector('vigil-trends').figure()")
+    fig["by_param"] = {s["param"]: s for s in fig["series"]}
     return fig
+
+
+async def trend_ink(page: Page, colour: tuple[int, int, int]) -> int:
+    """Pixels of the trend canvas within a small distance of ``colour`` (a trace's colour)."""
+    n: int = await page.evaluate(
+        """([r, g, b]) => {
+            const c = document.querySelector('vigil-trends canvas.trend-canvas');
+            const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+            let n = 0;
+            for (let i = 0; i < d.length; i += 4) {
+                if (Math.abs(d[i] - r) + Math.abs(d[i + 1] - g) + Math.abs(d[i + 2] - b) < 60) n++;
+            }
+            return n;
+        }""",
+        list(colour),
+    )
+    return n
+
+
+HR_GREEN = (0x3E, 0xE0, 0x5A)  # lib/params.js CANVAS_COLOUR.ecg
 
 
 async def test_bedside_trends_show_history_peaks_extend_live_and_follow_the_session(
     tmp_path: Path,
     browser: Browser,  # noqa: F811
 ) -> None:
+    """The canvas trend panel (no plotly on the live bedside): history with its peak, limit lines, live
+    extension, the header's patient once a session starts, phase bands, and stale marking."""
     ARTIFACTS.mkdir(exist_ok=True)
     async with running_server(small_settings(tmp_path, bays=1)) as srv:
         await seed_history(srv, "bay1")
@@ -105,36 +118,52 @@ async def test_bedside_trends_show_history_peaks_extend_live_and_follow_the_sess
         trends = page.locator("vigil-trends")
         await page.wait_for_selector("vigil-trends[data-state=ready]", timeout=20_000)
         assert await trends.get_attribute("data-window") == "2h"
+        # No session: the header says so plainly instead of a placeholder.
+        header_patient = page.locator("vigil-header .patient")
+        await page.wait_for_selector('vigil-header .patient[data-linked="false"]', timeout=10_000)
+        assert "NO SESSION" in await header_patient.inner_text()
+        assert await page.evaluate("() => typeof window.Plotly") == "undefined"  # plotly is not loaded here
         fig = await figure(page)
-        assert fig["svg"] >= 1  # plotly drew it
-        by_name = {t["name"]: t for t in fig["traces"]}
-        assert set(by_name) == {"hr", "spo2", "etco2", "rr", "nibp_sys", "nibp_dia", "nibp_mean"}
-        hr = by_name["hr"]
-        assert PEAK_HR in hr["y"]  # the 1 s peak survived the downsampling
+        by = fig["by_param"]
+        assert set(by) == {"hr", "spo2", "etco2", "rr", "nibp_sys", "nibp_dia", "nibp_mean"}
+        hr = by["hr"]
+        assert PEAK_HR in hr["v"]  # the 1 s peak survived the downsampling
         assert 25 * 60 / 10 * 0.8 <= hr["n"] <= 30 * 60 / 10 + 10  # ≈ 1 point per 10 s, not 1 per second
-        assert by_name["nibp_sys"]["y"][:2] == [128.0, 128.0]
-        assert {"HR", "SpO₂", "EtCO₂ · RR", "NIBP"} <= set(fig["annotations"])
+        assert by["nibp_sys"]["v"][:2] == [128.0, 128.0]
+        # The profile's absolute limits are drawn (e.g. SpO2 low), each with its priority.
+        assert any(x["param"] == "spo2" and x["op"].startswith("<") for x in fig["limits"]), fig["limits"]
+        # The x axis covers the history and ends a little after now.
+        assert fig["x"][0] <= hr["t"][0] and fig["x"][1] > time.time()
+        assert await trend_ink(page, HR_GREEN) > 200  # the HR line is on the canvas
         n0 = int(await trends.get_attribute("data-points") or 0)
+        draws0 = int(await trends.get_attribute("data-draws") or 0)
 
-        # Live: the simulated monitor's readings extend the figure (20 s buckets, drawn every 30 s).
+        # Live: the simulated monitor's readings extend the trend (20 s buckets, checked every 5 s) and the
+        # canvas is redrawn for them.
         await page.wait_for_function(
-            "() => Number(document.querySelector('vigil-trends').dataset.updates || 0) >= 1", timeout=60_000
+            "(n) => document.querySelector('vigil-trends').figure().series[0].n > n", arg=hr["n"], timeout=60_000
         )
+        assert int(await trends.get_attribute("data-updates") or 0) >= 1
         n1 = int(await trends.get_attribute("data-points") or 0)
         assert n1 > n0
-        hr_live = (await figure(page))["traces"][0]
-        assert hr_live["n"] > hr["n"] and 40 <= hr_live["y"][-1] <= 140
+        assert int(await trends.get_attribute("data-draws") or 0) > draws0
+        hr_live = (await figure(page))["by_param"]["hr"]
+        assert hr_live["n"] > hr["n"] and 40 <= hr_live["v"][-1] <= 140
         await page.screenshot(path=str(ARTIFACTS / "bedside-trends.png"))
 
-        # A session starts: the figure reloads to "the session so far", with its phase bands, and the
-        # procedure (phase, clock) shows in large type.
+        # A session starts: the trend reloads to "the session so far", with its phase bands; the header
+        # names the session's patient; the procedure (phase, clock) shows in large type.
         async with httpx.AsyncClient(base_url=srv.http, timeout=30) as http:
             sid = await start_session(http, "bay1")
             await page.wait_for_selector("vigil-trends[data-window=session][data-state=ready]", timeout=15_000)
             fig = await figure(page)
-            assert fig["shapes"] >= 2  # the planned and baseline bands (each a fill and a boundary line)
-            assert PEAK_HR not in fig["traces"][0]["y"]  # the history before the session is not its trend
+            assert fig["phases"][:2] == ["planned", "baseline"]
+            assert PEAK_HR not in fig["by_param"]["hr"]["v"]  # the history before the session is not its trend
             assert "session since" in await trends.locator(".trend-span").inner_text()
+            await page.wait_for_selector('vigil-header .patient[data-linked="true"]', timeout=10_000)
+            who = await header_patient.inner_text()
+            assert str(PATIENT["name"]) in who and str(PATIENT["identifier"]) in who, who
+            assert "not linked" not in who
             procedure = page.locator("vigil-procedure")
             await page.wait_for_selector("vigil-procedure[data-phase=baseline]", timeout=15_000)
             assert await procedure.locator(".proc-phase").inner_text() == "BASELINE"
@@ -153,15 +182,24 @@ async def test_bedside_trends_show_history_peaks_extend_live_and_follow_the_sess
         assert re.fullmatch(r"\d\d:\d\d / 40:00", await procedure.locator(".proc-clock").inner_text())
         assert re.match(r"Ketamine \d+(\.\d)? mg", await procedure.locator(".proc-dose").inner_text())
         assert "estimate" in await procedure.locator(".proc-ce").inner_text()
-        # The phase change reloads the figure: bands for planned, baseline and infusion (fill + boundary each).
+        # The phase change reloads the trend: bands for planned, baseline and infusion.
         await page.wait_for_function(
-            """() => (document.querySelector('vigil-trends .trend-plot').layout?.shapes || []).length >= 6""",
+            """() => document.querySelector('vigil-trends').figure().phases.join() === 'planned,baseline,infusion'""",
             timeout=15_000,
         )
         assert int(await trends.get_attribute("data-loads") or 0) > loads
-        bands = await page.evaluate("() => document.querySelector('vigil-trends')._phases.map((b) => b.phase)")
-        assert bands == ["planned", "baseline", "infusion"]
         await page.screenshot(path=str(ARTIFACTS / "bedside-trends-session.png"))
+
+        # The monitor goes silent: the trend panels say NO DATA (hatched from the last point), not a
+        # line that looks current.
+        await page.locator("vigil-sim-control button", has_text="Silence").click()
+        await page.wait_for_function(
+            "() => (document.querySelector('vigil-trends').dataset.stale || '').split(' ').includes('hr')",
+            timeout=30_000,
+        )
+        assert "hr" in (await figure(page))["stale"]
+        await page.screenshot(path=str(ARTIFACTS / "bedside-trends-stale.png"))
+        await page.locator("vigil-sim-control button", has_text="Restore").click()
         assert not problems, problems
         await page.close()
 
@@ -340,9 +378,11 @@ async def test_server_restart_is_announced_and_the_trends_reload(tmp_path: Path,
             def rewrite(message: str | bytes) -> None:  # the third: a "new server instance"
                 if isinstance(message, str) and '"hello"' in message:
                     msg = json.loads(message)
-                    if msg.get("type") == "hello":
-                        msg["epoch"] = "restarted-" + str(msg["epoch"])
-                        message = json.dumps(msg)
+                    # One message, or a batch of them (a JSON array) where the server batches frames.
+                    for m in msg if isinstance(msg, list) else [msg]:
+                        if isinstance(m, dict) and m.get("type") == "hello":
+                            m["epoch"] = "restarted-" + str(m["epoch"])
+                    message = json.dumps(msg)
                 ws.send(message)
 
             server.on_message(rewrite)
