@@ -47,13 +47,22 @@ class Decimator:
         n_blocks = len(st.carry) // factor
         if n_blocks == 0:
             return None
+        carry = st.carry
         out: list[int] = []
-        for b in range(n_blocks):
-            block = st.carry[b * factor : (b + 1) * factor]
-            mean = sum(block) / factor
-            out.append(max(block, key=lambda s: abs(s - mean)))
+        for start in range(0, n_blocks * factor, factor):
+            block = carry[start : start + factor]
+            # The sample farthest from the mean is the block's max or its min (on a tie, the earlier one).
+            hi = max(block)
+            lo = min(block)
+            total = sum(block)
+            over = hi * factor - total  # (hi - mean) * factor, in integers: no rounding
+            under = total - lo * factor
+            if over > under or (over == under and block.index(hi) < block.index(lo)):
+                out.append(hi)
+            else:
+                out.append(lo)
         out_t0 = st.carry_t0
         used = n_blocks * factor
-        st.carry = st.carry[used:]
+        del carry[:used]
         st.carry_t0 = out_t0 + used / fs
         return out_t0, fs / factor, out

@@ -20,6 +20,12 @@ Device times (``VitalOut.t``, ``Wave.t0``) are on the device's clock; ``tr`` and
 5. ``error`` reports a bad client message; the connection stays open unless ``fatal``.
 
 Client → server: ``subscribe`` (may be sent again at any time to change bays or detail).
+
+Framing: one message per websocket text frame, unless the client subscribed with ``batch`` true: then each
+frame is a JSON array of one or more messages, in the order they would have been sent one by one (a busy
+connection costs one frame per send rather than one per message). A batching client should still accept a
+bare object (anything sent before its subscribe took effect, e.g. an error answering a bad subscribe).
+
 Times are Unix seconds (float) on the wire: cheap to encode, exact enough, trivial in JavaScript.
 """
 
@@ -252,13 +258,15 @@ class Subscribe(_Wire):
     """Which bays to receive, and at what waveform detail.
 
     ``bays`` null means every bay. ``waves``: "full" (bedside: full-rate waveforms), "decimated"
-    (station: at most 25 Hz), "none" (numerics, status and alarms only).
+    (station: at most 25 Hz), "none" (numerics, status and alarms only). ``batch``: frames carry JSON arrays
+    of messages (see the module docstring).
     """
 
     type: Literal["subscribe"] = "subscribe"
     bays: list[str] | None = Field(default=None, max_length=256)
     waves: Literal["full", "decimated", "none"] = "full"
     resume: ResumePoint | None = None
+    batch: bool = False
 
 
 ClientMessage = Annotated[Subscribe, Field(discriminator="type")]

@@ -11,20 +11,27 @@ Everything runs as separate processes on this machine (their CPU counts against 
 - the peers: ``benchmarks.peers.ws_bare`` (the same monitors, the same JSON frames and subscription mix,
   broadcast by a bare ``websockets`` server) and, for ingest, ``benchmarks.peers.hl7_bare``.
 
-Alarms on demand: every bay plays the ``sensor_off`` scenario, started so that its SpO2 probe comes off at a
-staggered moment inside the run; the profile's "SpO2 PROBE OFF" rule raises a MEDIUM alarm 10 s later
-(CLINICAL.md Table 1 row T1). Status, device-alarm and alarm messages are checked per viewer against what the
-server published (``GET /api/stats``): loss must be 0.
+Alarms on demand: devices are silenced in turn all through the run (the training fault injection); each
+silenced device goes stale after 3 s and the NO DATA rule (CLINICAL.md Table 1 row T6) raises its alarm 10 s
+later. Status, device-alarm and alarm messages are checked per viewer against what the server published
+(``GET /api/stats``): loss must be 0. Vigil's viewers subscribe with ``batch`` (several messages per frame,
+as the browser client does); "frames/s" counts messages either way (``ws_frames_per_s``: websocket frames).
 
 Scenarios (``vigil bench SCENARIO`` or ``python -m benchmarks.bench_load SCENARIO``):
 
 - ``quick``: the goal cell (100 beds × 300 viewers), Vigil and the bare peer, 15 s each after warm-up;
 - ``matrix``: N = 10, 50, 100, 200 × M = 10, 100, 300 for Vigil and the peer (one server per N, the three
-  viewer counts in turn; 15 s per cell after a 3-s warm-up): table, ``bench_load.json``, ``bench_load.html``;
-- ``slow``: one station viewer stops reading for 60 s: the others' p99 against a run without it, the
-  server's RSS, and whether the slow one is resynced when it resumes (``bench_slow.json``);
+  viewer counts in turn; 8 s per cell after a 2-s warm-up, < 10 min in all): table, ``bench_load.json``,
+  ``bench_load.html``;
+- ``slow``: one viewer (16 bays, full-rate) stops reading for 60 s: the others' p99 against an equally long
+  run without it, the server's RSS, whether it stays connected (the keepalive timeout is longer than the
+  pause) and is resynced by the hub (a "resync" snapshot on the same connection) when it resumes
+  (``bench_slow.json``);
 - ``mllp``: N beds over HL7 MLLP from sender processes with M viewers, and the same senders against the bare
-  python-hl7 peer (``bench_mllp.json``).
+  python-hl7 peer (``bench_mllp.json``);
+- ``cell``: one (``--beds``, ``--viewers``) cell. Options: ``--only vigil|peer``, ``--no-batch`` (one message
+  per frame), ``--serve-option=--loop --serve-option=asyncio`` (passed to ``vigil serve``), ``--profile FILE``
+  (the Vigil server under pyinstrument, text report).
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ import json
 import math
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -60,6 +68,17 @@ SILENCE_S = 15.0  # a silenced device is stale after 3 s and raises NO DATA 10 s
 STATION_BAYS = 16
 NS = (10, 50, 100, 200)
 MS = (10, 100, 300)
+#: The slow-viewer test (issue item 4): one viewer stops reading this long, this far into its window.
+SLOW_PAUSE_S = 60.0
+SLOW_PAUSE_AFTER_S = 5.0
+#: Server RSS may grow at most this much over the late part of the pause (one client's queue is bounded).
+RSS_GROWTH_BOUND_MB = 32.0
+#: Viewers subscribe with ``batch`` (several messages per websocket frame); ``--no-batch``: one per frame.
+BATCH = True
+#: ``--profile FILE``: run the Vigil server under pyinstrument, text report to FILE.
+PROFILE: Path | None = None
+#: ``--serve-option``: extra ``vigil serve`` arguments (e.g. ``--loop asyncio`` to compare event loops).
+SERVE_OPTIONS: list[str] = []
 GOALS = {"p99_delivery_ms": 250.0, "alarm_p99_ms": 100.0, "alarms_lost": 0, "frames_ratio_to_peer": 0.5}
 
 
@@ -93,8 +112,10 @@ def viewer_specs(n: int, m: int, slow: bool = False) -> list[dict[str, Any]]:
         first = (k * STATION_BAYS) % n
         bays = sorted({f"bay{(first + i) % n + 1}" for i in range(min(STATION_BAYS, n))}, key=lambda b: int(b[3:]))
         specs.append({"vid": bedside + k, "bays": bays, "waves": "decimated", "group": "station"})
+    for spec in specs:
+        spec["batch"] = BATCH
     if slow:  # the heaviest subscriber (16 bays at full rate), so its stall outgrows ~4 MB of socket buffers
-        specs[-1] |= {"group": "slow", "waves": "full", "pause_after_s": 5.0, "pause_s": 60.0}
+        specs[-1] |= {"group": "slow", "waves": "full", "pause_after_s": SLOW_PAUSE_AFTER_S, "pause_s": SLOW_PAUSE_S}
     return specs
 
 
@@ -150,9 +171,12 @@ class Server:
             httpx.get(f"{self.http_url}/ack", params={"bay": bay}, timeout=10)
 
     def stop(self) -> None:
-        """SIGTERM, then kill."""
+        """SIGTERM (SIGINT when profiled, so pyinstrument writes its report), then kill."""
         if self.proc.poll() is None:
-            self.proc.terminate()
+            if PROFILE is not None and self.name == "vigil":
+                self.proc.send_signal(signal.SIGINT)
+            else:
+                self.proc.terminate()
             try:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:
@@ -197,8 +221,11 @@ def start_vigil(tmp: Path, mons: list[dict[str, Any]], *, mllp: bool = False) ->
             )
     path = tmp / "bench.toml"
     path.write_text("".join(cfg))
+    cmd = [sys.executable, "-m", "app", "serve", "--config", str(path), *SERVE_OPTIONS]
+    if PROFILE is not None:  # the whole server run, sampled by pyinstrument (stopped with SIGINT to write it)
+        cmd = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(PROFILE), *cmd[1:]]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--config", str(path)],
+        cmd,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -527,6 +554,7 @@ def _cell(
         "window_s": round(window, 2),
         "frames_per_s": round(frames / window),
         "frames_per_s_excl_slow": round(frames_others / window),
+        "ws_frames_per_s": round(sum(r.get("ws_frames", 0) for r in results) / window),
         "server_sent_per_s": round((s1["sent"] - s0["sent"]) / wall),
         "published_per_s": round((s1["published"] - s0["published"]) / wall),
         "delivery": _summary(deliver_all),
@@ -547,6 +575,7 @@ def _cell(
         "server_cpu_us_per_frame": round(cpu_s / max(1, s1["sent"] - s0["sent"]) * 1e6, 1),
         "load_average_1m": round(os.getloadavg()[0], 2),
         "server_rss_mb": round(rss_max / 2**20, 1),
+        "server_rss_mb_first_last": [round(rss[0][1] / 2**20, 1), round(rss[-1][1] / 2**20, 1)] if rss else None,
         "viewer_cpu_pct": round(sum(b - a for a, b in zip(vcpu0, vcpu1, strict=True)) / wall * 100, 1),
         "mean_bytes": {t: round(b / c) for t, (c, b) in sorted(by_type.items()) if c},
         "viewer_errors": errors[:5],
@@ -723,11 +752,13 @@ def run_matrix(
                 settled = srv.settle(n)
                 with AlarmDriver(mons, srv.fault, srv.acknowledge):
                     for m in ms:
+                        t_cell = time.monotonic()
                         try:
                             row = measure(srv, n, m, seconds=seconds, warmup_s=warmup_s, tmp=Path(d))
                         except Exception as e:  # a saturated server that stops answering is a result too
                             row = {"server": srv.name, "beds": n, "viewers": m, "error": f"{type(e).__name__}: {e}"}
                         row["startup_settle_s"] = settled
+                        row["cell_wall_s"] = round(time.monotonic() - t_cell, 1)
                         rows.append(row)
                         print(table([row]).splitlines()[-1], flush=True)
     return rows
@@ -737,7 +768,8 @@ def scenario_rows(args: argparse.Namespace, ns: Sequence[int], ms: Sequence[int]
     """Matrix-style scenarios: run, print, save, plot."""
     started = time.monotonic()
     print(table([]).splitlines()[0], flush=True)
-    rows = run_matrix(ns, ms, args.seconds, args.warmup)
+    servers = ("vigil", "peer") if args.only is None else (args.only,)
+    rows = run_matrix(ns, ms, args.seconds, args.warmup, servers)
     rs = ratios(rows)
     print()
     print(table(rows))
@@ -780,26 +812,41 @@ def scenario_rows(args: argparse.Namespace, ns: Sequence[int], ms: Sequence[int]
 def run_slow(args: argparse.Namespace) -> dict[str, Any]:
     """A reference cell, then the same viewers with one station that stops reading for 60 s."""
     n, m = args.beds, args.viewers
-    pause = 60.0
-    seconds = pause + 15.0
+    pause = SLOW_PAUSE_S
+    seconds = SLOW_PAUSE_AFTER_S + pause + 10.0
     mons = monitors(n)
     with tempfile.TemporaryDirectory() as d, server("vigil", Path(d), mons) as srv:
         srv.settle(n)
         with AlarmDriver(mons, srv.fault, srv.acknowledge):
-            ref = measure(srv, n, m, seconds=args.seconds, warmup_s=args.warmup, tmp=Path(d))
+            # the reference window as long as the slow one: a longer window meets rarer events (NIBP cycles,
+            # garbage collection), so only equal windows compare p99 fairly
+            ref = measure(srv, n, m, seconds=seconds, warmup_s=args.warmup, tmp=Path(d))
             print(table([ref]).splitlines()[-1], flush=True)
             slow = measure(srv, n, m, seconds=seconds, warmup_s=args.warmup, tmp=Path(d), slow=True)
             print(table([slow]).splitlines()[-1], flush=True)
     p_ref, p_slow = ref["delivery"]["p99_ms"], slow["delivery"]["p99_ms"]
     rep = slow.get("slow_viewer", {})
-    rss = [r for _, r in rep.get("server_rss_mb_timeline", [])]
+    timeline = rep.get("server_rss_mb_timeline", [])
+    rss = [r for _, r in timeline]
+    # memory during the pause: after its first 10 s (the stall is detected and the queue replaced) RSS must
+    # level off, not grow with the messages the stalled viewer is missing
+    paused = [r for t, r in timeline if SLOW_PAUSE_AFTER_S + 10 <= t <= SLOW_PAUSE_AFTER_S + pause]
+    growth = round(max(paused) - paused[0], 1) if paused else None
     verdict = {
         "others_p99_ref_ms": p_ref,
         "others_p99_with_slow_ms": p_slow,
         "others_p99_ratio": None if not p_ref or p_slow is None else round(p_slow / p_ref, 3),
         "others_p99_within_10pct": bool(p_ref and p_slow is not None and p_slow <= 1.1 * p_ref),
         "server_rss_mb_first_last_max": [rss[0], rss[-1], max(rss)] if rss else None,
-        "slow_viewer_resynced_on_resume": rep.get("resynced_on_resume"),
+        "server_rss_growth_mb_late_in_pause": growth,
+        "server_rss_bounded": growth is not None and growth <= RSS_GROWTH_BOUND_MB,
+        # for scale: the server's RSS over the reference window of the same length (no slow viewer)
+        "server_rss_mb_first_last_reference": ref.get("server_rss_mb_first_last"),
+        "slow_viewer_stayed_connected": bool(rep) and rep.get("server_closed_it_while_paused") is None,
+        # resynced by the hub (a "resync" snapshot on the same connection), not by reconnecting
+        "slow_viewer_resynced_on_resume": rep.get("snapshot_reason") == "resync"
+        and not rep.get("reconnected_with_resume_point"),
+        "slow_viewer_resync_after_resume_s": rep.get("resync_after_resume_s"),
         "others_reliable_lost": slow["reliable_lost"],
     }
     print(json.dumps(verdict, indent=2))
@@ -807,8 +854,9 @@ def run_slow(args: argparse.Namespace) -> dict[str, Any]:
         "benchmark": "slow_viewer",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine(),
-        "method": f"{n} beds, {m} viewers; reference {args.seconds} s; then the same with one viewer of 16 bays at "
-        f"full rate (small receive buffer) that stops reading {5.0} s into a {seconds} s window for {pause} s; "
+        "method": f"{n} beds, {m} viewers; reference {seconds} s; then the same with one viewer of 16 bays at "
+        f"full rate (small receive buffer) that stops reading {SLOW_PAUSE_AFTER_S} s into a {seconds} s window "
+        f"for {pause} s; "
         "others = every other viewer",
         "reference": ref,
         "with_slow_viewer": slow,
@@ -922,14 +970,22 @@ def main(argv: list[str] | None = None) -> int:
     """``vigil bench quick|matrix|slow|mllp``."""
     ap = argparse.ArgumentParser(prog="vigil bench", description="load and latency benchmark (see module doc)")
     ap.add_argument("scenario", choices=("quick", "matrix", "slow", "mllp", "cell"))
-    ap.add_argument("--seconds", type=float, default=None, help="measurement window per cell (matrix: 10, else 15)")
+    ap.add_argument("--seconds", type=float, default=None, help="measurement window per cell (matrix: 8, else 15)")
     ap.add_argument("--warmup", type=float, default=None, help="seconds after the viewers connect (matrix: 2, else 3)")
     ap.add_argument("--beds", type=int, default=100, help="slow / mllp / cell: beds")
     ap.add_argument("--viewers", type=int, default=300, help="slow / mllp / cell: viewers")
     ap.add_argument("--out", default=None, help="results file name under benchmarks/results/")
+    ap.add_argument("--only", choices=("vigil", "peer"), default=None, help="matrix-style scenarios: one server only")
+    ap.add_argument("--no-batch", action="store_true", help="viewers take one message per websocket frame")
+    ap.add_argument("--profile", type=Path, default=None, help="run the Vigil server under pyinstrument (text report)")
+    ap.add_argument("--serve-option", action="append", default=[], help="extra `vigil serve` argument (repeatable)")
     args = ap.parse_args(argv)
+    global PROFILE, BATCH
+    PROFILE = args.profile
+    BATCH = not args.no_batch
+    SERVE_OPTIONS[:] = args.serve_option
     if args.seconds is None:
-        args.seconds = 10.0 if args.scenario == "matrix" else 15.0
+        args.seconds = 8.0 if args.scenario == "matrix" else 15.0
     if args.warmup is None:
         args.warmup = 2.0 if args.scenario == "matrix" else 3.0
     if args.scenario == "matrix":

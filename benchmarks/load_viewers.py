@@ -52,6 +52,7 @@ class ViewerSpec:
     group: str
     pause_after_s: float | None = None  # after the window opens, stop reading for pause_s (slow viewer)
     pause_s: float = 0.0
+    batch: bool = True  # subscribe with batch: frames are JSON arrays of messages
 
     @staticmethod
     def from_json(d: dict[str, Any]) -> ViewerSpec:
@@ -63,6 +64,7 @@ class ViewerSpec:
             group=str(d["group"]),
             pause_after_s=d.get("pause_after_s"),
             pause_s=float(d.get("pause_s", 0.0)),
+            batch=bool(d.get("batch", True)),
         )
 
 
@@ -72,6 +74,8 @@ class ViewerState:
 
     spec: ViewerSpec
     last_seq: int = 0
+    heard_seq: int = 0  # highest seq seen on anything, heartbeats included (a heartbeat: the queue is empty)
+    last_rx: float = 0.0  # receipt time of the last frame
     received: int = 0
     ready: bool = False
     reliable: list[tuple[str, str, int]] = field(default_factory=list)
@@ -98,12 +102,14 @@ class Recorder:
         self.lat: dict[tuple[str, str], array[float]] = {}  # (group, "wave"|"vitals"|"alarm") -> seconds
         self.frames: dict[str, int] = {}  # group -> messages received in the window
         self.by_type: dict[str, list[int]] = {}  # type -> [count, bytes]
+        self.ws_frames = 0  # websocket frames received in the window (a batched frame carries several messages)
 
     def reset(self) -> None:
         """Open the window."""
         self.lat.clear()
         self.frames.clear()
         self.by_type.clear()
+        self.ws_frames = 0
         self.t_start = time.time()
         self.measuring = True
 
@@ -174,8 +180,12 @@ def handle(text: str, now: float, st: ViewerState, rec: Recorder) -> None:
                 st.resync_reason = msg["reason"]
         elif kind == "hello":
             st.epoch = msg.get("epoch", "")
+    st.last_rx = now
+    if kind == "heartbeat":
+        st.heard_seq = max(st.heard_seq, seq)
     if kind in ("heartbeat", "hello", "error"):
         return  # informational seqs: not a resume point
+    st.heard_seq = max(st.heard_seq, seq)
     if seq < st.last_seq and kind != "snapshot":
         st.seq_regressions += 1
     st.last_seq = max(st.last_seq, seq)
@@ -226,7 +236,7 @@ async def _connection(
         sock=sock,
         ping_interval=None if slow else 20,  # a stalled browser sends no pings of its own
     ) as ws:
-        sub = {"type": "subscribe", "bays": spec.bays, "waves": spec.waves, "resume": resume}
+        sub = {"type": "subscribe", "bays": spec.bays, "waves": spec.waves, "resume": resume, "batch": spec.batch}
         await ws.send(json.dumps(sub))
         await _loop(ws, st, rec, slow)
 
@@ -238,7 +248,13 @@ async def _loop(ws: ClientConnection, st: ViewerState, rec: Recorder, slow: bool
         now = time.time()
         if isinstance(text, bytes):
             text = text.decode()
-        handle(text, now, st, rec)
+        if rec.measuring:
+            rec.ws_frames += 1
+        if text.startswith("["):  # a batch: one compact message per line (app/api/ws.py batch_frame)
+            for line in text[1:-1].split("\n"):
+                handle(line[:-1] if line.endswith(",") else line, now, st, rec)
+        else:
+            handle(text, now, st, rec)
         pause_after = spec.pause_after_s
         if (
             slow
@@ -301,15 +317,18 @@ async def main_async(url: str, specs: list[ViewerSpec], out: Path) -> dict[str, 
             break
         elif cmd == "quit":
             break
-    await _until(
-        lambda: (
-            not any(
-                s.last_seq < seq_end and s.error is None and (s.spec.pause_after_s is None or s.resumed_at)
-                for s in states
-            )
-        ),
-        10,
-    )
+    # Drained: every connection has seen seq_end, or a heartbeat at or past it (Vigil sends one only when the
+    # client's queue is empty), or nothing for a second and a half (a bay silenced by the alarm driver, whose
+    # viewers get nothing new; the bare peer sends no heartbeats).
+    stopped = time.time()
+
+    def drained(s: ViewerState) -> bool:
+        if s.error is not None or (s.spec.pause_after_s is not None and not s.resumed_at):
+            return True
+        now = time.time()
+        return s.heard_seq >= seq_end or (now - s.last_rx > 1.5 and now - stopped > 1.5)
+
+    await _until(lambda: all(drained(s) for s in states), 10)
     for t in tasks:
         t.cancel()
     for t in tasks:
@@ -319,6 +338,7 @@ async def main_async(url: str, specs: list[ViewerSpec], out: Path) -> dict[str, 
     return {
         "window": [rec.t_start, rec.t_end],
         "frames": rec.frames,
+        "ws_frames": rec.ws_frames,
         "by_type": rec.by_type,
         "latency_files": files,
         "viewers": [

@@ -50,6 +50,10 @@ def test_harness_runs_one_small_cell_against_vigil_and_the_peer() -> None:
     assert [r["server"] for r in rows] == ["vigil", "bare-websockets"]
     _check_row(rows[0], "vigil")
     _check_row(rows[1], "bare-websockets")
+    # Vigil's viewers subscribe with batch: several messages share a frame; the peer sends one per frame.
+    assert 0 < rows[0]["ws_frames_per_s"] < rows[0]["frames_per_s"]
+    assert rows[1]["ws_frames_per_s"] == rows[1]["frames_per_s"]
+    assert all(r["cell_wall_s"] > 16.0 for r in rows)
     ratios = bench_load.ratios(rows)
     assert len(ratios) == 1 and ratios[0]["frames_per_s"] is not None and ratios[0]["frames_per_s"] > 0
     text = bench_load.table(rows)

@@ -170,3 +170,95 @@ async def test_fault_injection_makes_device_stale_in_stream(tmp_path: Path) -> N
         async with httpx.AsyncClient(base_url=srv.http) as http:
             await http.post("/api/devices/dev1/simulation", json={"fault": "none"})
         await recv_until(ws, lambda m: m["type"] == "status" and m["device"]["state"] == "online")
+
+
+# ---- batched framing (subscribe with batch: true) ---------------------------------------------------------
+
+
+async def recv_frame(ws: ClientConnection, timeout: float = 5.0) -> list[dict[str, Any]]:
+    """One frame of a batching client: a JSON array of valid envelopes, one per line."""
+    text = await asyncio.wait_for(ws.recv(), timeout)
+    assert isinstance(text, str) and text.startswith("[") and text.endswith("]")
+    lines = text[1:-1].split("\n")
+    msgs: list[dict[str, Any]] = json.loads(text)
+    assert len(lines) == len(msgs) >= 1  # one message per line: lean clients may split without parsing
+    for line, msg in zip(lines, msgs, strict=True):
+        SERVER_MESSAGE.validate_json(line.removesuffix(","))
+        assert json.loads(line.removesuffix(",")) == msg
+    return msgs
+
+
+def stream(msgs: list[dict[str, Any]], after: int, upto: int) -> list[dict[str, Any]]:
+    """The published messages (not hello, heartbeat or snapshot) with after < seq <= upto."""
+    return [m for m in msgs if m["type"] not in ("hello", "heartbeat", "snapshot") and after < m["seq"] <= upto]
+
+
+def batch_subscribe(bays: list[str] | None, waves: str = "full", resume: dict[str, Any] | None = None) -> str:
+    return json.dumps({"type": "subscribe", "bays": bays, "waves": waves, "resume": resume, "batch": True})
+
+
+async def test_batched_client_gets_the_same_messages_in_the_same_order(server: RunningServer) -> None:
+    async with (
+        websockets.connect(server.ws, compression=None) as plain,
+        websockets.connect(server.ws, compression=None) as batched,
+    ):
+        await plain.send(subscribe(["bay1"]))
+        await batched.send(batch_subscribe(["bay1"]))
+        one: list[dict[str, Any]] = []
+        many: list[dict[str, Any]] = []
+        sizes: list[int] = []
+        while not (one and one[-1]["type"] == "vitals" and len(stream(one, 0, 10**9)) > 40):
+            one.append(await recv(plain))
+        target = one[-1]["seq"]
+        while not many or many[-1]["seq"] < target or many[-1]["type"] in ("hello", "heartbeat"):
+            frame = await recv_frame(batched)
+            sizes.append(len(frame))
+            many.extend(frame)
+        assert one[0]["type"] == many[0]["type"] == "hello"
+        assert one[1]["type"] == many[1]["type"] == "snapshot"
+        start = max(one[1]["seq"], many[1]["seq"])
+        assert stream(many, start, target) == stream(one, start, target)  # same messages, same seq order
+        assert {m["type"] for m in stream(many, start, target)} >= {"wave", "vitals"}
+        assert max(sizes) > 1  # a tick's waves of three channels leave together
+
+
+async def test_batched_client_resumes_after_a_gap(server: RunningServer) -> None:
+    async with websockets.connect(server.ws, compression=None) as witness:  # connected all along, unbatched
+        await witness.send(subscribe(["bay1"], waves="none"))
+        seen = [await recv(witness), await recv(witness)]
+        async with websockets.connect(server.ws, compression=None) as ws:
+            await ws.send(batch_subscribe(["bay1"], waves="none"))
+            got: list[dict[str, Any]] = []
+            while not any(m["type"] == "vitals" for m in got):
+                got.extend(await recv_frame(ws))
+            hello = got[0]
+            last = max(m["seq"] for m in got if m["type"] not in ("hello", "heartbeat"))
+        await asyncio.sleep(1.5)  # vitals keep flowing while it is away
+        async with websockets.connect(server.ws, compression=None) as ws:
+            await ws.send(batch_subscribe(["bay1"], waves="none", resume={"epoch": hello["epoch"], "seq": last}))
+            again = await recv_frame(ws)
+            assert again[0]["type"] == "hello" and again[0]["resumed"] is True and again[0]["seq"] == last
+            while len(stream(again, last, 10**9)) < 2:
+                again.extend(await recv_frame(ws))
+        assert not any(m["type"] == "snapshot" for m in again)
+        upto = stream(again, last, 10**9)[-1]["seq"]
+        while not seen or seen[-1]["type"] == "heartbeat" or seen[-1]["seq"] < upto:
+            seen.append(await recv(witness))
+        missed = stream(again, last, upto)
+        assert missed and missed == stream(seen, last, upto)  # the gap, exactly as the witness saw it
+
+
+async def test_resubscribe_can_switch_batching_off(server: RunningServer) -> None:
+    async with websockets.connect(server.ws, compression=None) as ws:
+        await ws.send(batch_subscribe(["bay1"], waves="none"))
+        first = await recv_frame(ws)
+        assert first[0]["type"] == "hello"
+        await ws.send(subscribe(["bay1"], waves="none"))
+        # frames already queued may still be batched; after the new hello, one message per frame
+        while True:
+            text = await asyncio.wait_for(ws.recv(), 5)
+            assert isinstance(text, str)
+            msgs = json.loads(text)
+            if isinstance(msgs, dict) and msgs["type"] == "hello":
+                break
+        assert (await recv(ws))["type"] == "snapshot"

@@ -1,6 +1,8 @@
 // WebSocket client for the Vigil envelope (app/wire.py is authoritative).
 //
-// - Sends ``subscribe`` right after open, with ``resume`` {epoch, seq} when it has seen a hello before.
+// - Sends ``subscribe`` right after open, with ``resume`` {epoch, seq} when it has seen a hello before, and
+//   ``batch: true``: the server may then pack several messages into one frame as a JSON array (fewer frames
+//   for a busy station); a bare object frame is still accepted.
 // - Dispatches on ``type`` through a table; an unknown type or an envelope ``v`` other than 1 is reported
 //   loudly (console.error + #protocol-error) and the message is dropped.
 // - Feeds every message's ``t`` to the ServerClock.
@@ -100,7 +102,7 @@ export class VigilSocket extends EventTarget {
     const resume = withResume && this.epoch !== null && this.lastSeq !== null
       ? { epoch: this.epoch, seq: this.lastSeq }
       : null;
-    return { type: 'subscribe', bays: this.subscription.bays, waves: this.subscription.waves, resume };
+    return { type: 'subscribe', bays: this.subscription.bays, waves: this.subscription.waves, resume, batch: true };
   }
 
   _connect() {
@@ -143,15 +145,24 @@ export class VigilSocket extends EventTarget {
 
   _onMessage(data) {
     this._lastMessageAt = localNow();
-    let msg;
+    let parsed;
     try {
-      msg = JSON.parse(data);
+      parsed = JSON.parse(data);
     } catch (err) {
       protocolError(`unparsable frame (${String(err)})`, data);
       return;
     }
+    if (Array.isArray(parsed)) {
+      // A batch (we subscribed with batch: true): its messages in send order, each as if it came alone.
+      for (const msg of parsed) this._dispatch(msg);
+    } else {
+      this._dispatch(parsed);
+    }
+  }
+
+  _dispatch(msg) {
     if (msg === null || typeof msg !== 'object' || Array.isArray(msg)) {
-      protocolError('frame is not a JSON object', msg);
+      protocolError('message is not a JSON object', msg);
       return;
     }
     if (msg.v !== ENVELOPE_VERSION) {
