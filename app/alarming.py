@@ -8,6 +8,11 @@ delays, staleness, escalation and the audio pause run out without new data), and
 Until the session workflow (issue 7) sets phases, a simulated bay follows its scenario's regimen
 (``phase_source``) and any other bay stays in the phase set over the API (default: none, so phase-gated
 rules stay quiet and the technical/absolute rules that apply in every phase still run).
+
+With several instances (hub = "redis", app/scale/) an ``AlarmGate`` decides which bays this instance owns:
+only the owner evaluates a bay; on other instances the bay's state is a shadow of the owner's published
+``alarms`` messages, and state-changing calls (acknowledge, audio pause, phase, baselines, charting) are
+forwarded to the owner instead of evaluated here.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
+from typing import Protocol
 
 from app.alarms.engine import AlarmEngine, active_alarms, audio_paused_until
 from app.alarms.model import (
@@ -79,6 +85,23 @@ def event_out(e: AlarmEvent) -> AlarmEventOut:
     )
 
 
+class AlarmGate(Protocol):
+    """Which bays this instance evaluates, and where the others' inputs go (app/scale/ownership.py)."""
+
+    def owns(self, bay: str) -> bool:
+        """Whether this instance evaluates the bay's alarms now."""
+        ...
+
+    def forward(self, bay: str, inputs: Sequence[AlarmInput], *, manual_phase: bool = False) -> None:
+        """Send inputs for a bay evaluated elsewhere to its owner (``manual_phase``: a person or session set the
+        phase, so the owner stops following a simulated scenario)."""
+        ...
+
+    def emitting(self, bay: str, state: BayAlarmState) -> None:
+        """Called before a bay's new ``alarms`` message is published (the owner saves the state first)."""
+        ...
+
+
 class AlarmService:
     """Per-bay alarm state, fed by the pipeline, a tick and the API."""
 
@@ -102,11 +125,23 @@ class AlarmService:
         #: times its alarm delays on the simulated device's clock, so a scenario at 60x alarms as at 1x.
         self.clocks: dict[str, Callable[[], datetime | None]] = {}
         self.events_total = 0
+        #: None: one instance evaluates every bay. Else only the bays the gate says this instance owns.
+        self.gate: AlarmGate | None = None
+        self._forwarded_phase: dict[str, str] = {}
+
+    def owns(self, bay: str) -> bool:
+        """Whether this instance evaluates the bay (always, without a gate)."""
+        return self.gate is None or self.gate.owns(bay)
 
     def apply(self, bay: str, inputs: Sequence[AlarmInput], now: datetime | None = None) -> list[AlarmEvent]:
-        """Evaluate inputs in order for one bay; persist and publish what happened."""
+        """Evaluate inputs in order for one bay; persist and publish what happened. For a bay another
+        instance owns, the inputs go to that owner and the result arrives as its ``alarms`` message (so this
+        returns no events)."""
         state = self.states.get(bay)
         if state is None or not inputs:
+            return []
+        if self.gate is not None and not self.gate.owns(bay):
+            self.gate.forward(bay, inputs)
             return []
         at = now or self._now(bay)
         events: list[AlarmEvent] = []
@@ -120,8 +155,9 @@ class AlarmService:
         return events
 
     def on_items(self, bay: str | None, items: Sequence[Item]) -> None:
-        """Feed what a device sent (already bound to ``bay``)."""
-        if bay is None or bay not in self.states:
+        """Feed what a device sent (already bound to ``bay``); ignored for a bay another instance owns (its
+        owner reads the same items from the shared stream)."""
+        if bay is None or bay not in self.states or not self.owns(bay):
             return
         inputs: list[AlarmInput] = []
         readings = [it for it in items if isinstance(it, Reading)]
@@ -138,8 +174,17 @@ class AlarmService:
         self.apply(bay, inputs, now)
 
     def set_phase(self, bay: str, phase: Phase, now: datetime | None = None) -> list[AlarmEvent]:
-        """The session moved to another phase."""
+        """The session (or a person) moved the bay to another phase."""
+        if self.gate is not None and bay in self.states and not self.gate.owns(bay):
+            self.gate.forward(bay, [PhaseInput(phase=phase)], manual_phase=True)
+            return []
         return self.apply(bay, [PhaseInput(phase=phase)], now)
+
+    def republish(self, bay: str) -> None:
+        """Publish the bay's current active list again (an instance that just took the bay over)."""
+        state = self.states.get(bay)
+        if state is not None:
+            self._emit(bay, state, [])
 
     def _now(self, bay: str) -> datetime:
         clock = self.clocks.get(bay)
@@ -149,6 +194,9 @@ class AlarmService:
     def tick(self, now: datetime | None = None) -> None:
         """Advance every bay's timers; follow scenario phases of simulated bays."""
         for bay in self.states:
+            if self.gate is not None and not self.gate.owns(bay):
+                self._follow_remote(bay)
+                continue
             at = now or self._now(bay)
             inputs: list[AlarmInput] = []
             source = self.phase_source.get(bay)
@@ -158,6 +206,17 @@ class AlarmService:
                     inputs.append(PhaseInput(phase=Phase(wanted)))
             inputs.append(Tick())
             self.apply(bay, inputs, at)
+
+    def _follow_remote(self, bay: str) -> None:
+        """A simulated bay whose monitor runs here but whose alarms another instance owns: send the scenario's
+        phase changes to the owner (once per change)."""
+        source = self.phase_source.get(bay)
+        wanted = None if source is None else source()
+        if wanted is None or self._forwarded_phase.get(bay) == wanted:
+            return
+        self._forwarded_phase[bay] = wanted
+        if wanted != self.states[bay].phase.value and self.gate is not None:
+            self.gate.forward(bay, [PhaseInput(phase=Phase(wanted))])
 
     def active(self, bay: str) -> list[ActiveAlarm]:
         """The bay's active alarms, highest priority first."""
@@ -170,6 +229,8 @@ class AlarmService:
             fut = self.store.append([Record(bay, e) for e in events])
             fut.add_done_callback(_log_failure)
         paused = audio_paused_until(state)
+        if self.gate is not None:
+            self.gate.emitting(bay, state)
         self.hub.publish(
             Alarms(
                 seq=0,

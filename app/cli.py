@@ -10,7 +10,9 @@ import contextlib
 import logging
 import socket
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from pydantic import ValidationError
@@ -25,17 +27,51 @@ class StartupError(Exception):
     """The server could not start (port taken, store unusable); the message says why."""
 
 
+#: Kernel send buffer of each connection (set on the listening socket; Linux hands it to accepted sockets and
+#: doubles it for bookkeeping). Autotuning would let a stalled websocket reader park megabytes (a minute of a
+#: 16-bay full-rate stream) in the kernel, out of the hub's sight: the hub would neither notice the stall nor
+#: resync the client, which would then replay a minute of stale data. With this bound, back-pressure reaches
+#: the hub within seconds (app/hub.py stall rule). Plenty for a LAN: 128 KiB in flight at 1 ms RTT is ~1 Gbit/s.
+SEND_BUFFER_BYTES = 64 * 1024
+
+
 def _bind(host: str, port: int) -> socket.socket:
     """Bind the HTTP socket ourselves, so a taken port is a clear message rather than a traceback."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SEND_BUFFER_BYTES)
     try:
         sock.bind((host, port))
     except OSError as e:
         sock.close()
         raise StartupError(f"cannot listen on {host}:{port}: {e.strerror} (choose another with --port)") from None
     return sock
+
+
+#: Keepalive pings to each websocket client; a client that has not answered one for WS_PING_TIMEOUT_S is
+#: dropped. Long on purpose: a screen that stops reading for a minute (a frozen tab, a busy station PC) stays
+#: connected, its bounded hub queue is replaced by a fresh snapshot (app/hub.py), and it catches up from
+#: that when it reads again, instead of being dropped and reconnecting. Memory per stalled client is
+#: bounded by the hub queue and the transport's write buffer either way; the browser finds a dead server
+#: by itself (heartbeat watchdog in frontend/lib/ws-client.js).
+WS_PING_INTERVAL_S = 20.0
+WS_PING_TIMEOUT_S = 120.0
+
+
+def _run(main: Coroutine[Any, Any, None], loop: str) -> None:
+    """Run the server on uvloop when asked for (``auto``: when it is installed), else asyncio's own loop."""
+    if loop != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if loop == "uvloop":
+                raise StartupError("--loop uvloop: uvloop is not installed") from None
+        else:
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                runner.run(main)
+            return
+    asyncio.run(main)
 
 
 async def _serve(settings: Settings, banner: str) -> None:
@@ -48,6 +84,8 @@ async def _serve(settings: Settings, banner: str) -> None:
         log_level=settings.log_level,
         ws="websockets-sansio",
         ws_per_message_deflate=False,
+        ws_ping_interval=WS_PING_INTERVAL_S,
+        ws_ping_timeout=WS_PING_TIMEOUT_S,
         lifespan="on",
     )
     server = uvicorn.Server(config)
@@ -260,6 +298,10 @@ def _bench(scenario: str, options: list[str]) -> int:
         return 2
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
+    if scenario == "twin":  # two instances on the scale-out stack against one (benchmarks/bench_twin.py)
+        from benchmarks import bench_twin
+
+        return bench_twin.main(options)
     from benchmarks import bench_load
 
     return bench_load.main([scenario, *options])
@@ -298,6 +340,13 @@ def main(argv: list[str] | None = None) -> int:
     sim.add_argument("--location", default=None, help="with --to mllp: PV1-3 unit^room^bed the server maps to a bay")
     serve = sub.add_parser("serve", help="run from a configuration file")
     serve.add_argument("--config", type=Path, default=None, help="TOML file (VIGIL_* env vars override)")
+    for p in (demo, sim, serve):
+        p.add_argument(
+            "--loop",
+            choices=("auto", "uvloop", "asyncio"),
+            default="auto",
+            help="event loop (auto: uvloop when installed, else asyncio's)",
+        )
     _add_record_commands(sub)
     rec = sub.add_parser("record", help="record one simulated session (check-in to discharge) at high speed")
     rec.add_argument("--db", type=Path, required=True, help="SQLite file to record into (created if missing)")
@@ -305,8 +354,10 @@ def main(argv: list[str] | None = None) -> int:
     rec.add_argument("--bay", default="bay1")
     rec.add_argument("--seed", type=int, default=1)
     rec.add_argument("--speed", type=float, default=1000.0, help="at most this many times real time")
-    bench = sub.add_parser("bench", help="load/latency benchmark: quick, matrix, slow or mllp (benchmarks/)")
-    bench.add_argument("scenario", choices=("quick", "matrix", "slow", "mllp", "cell"))
+    bench = sub.add_parser(
+        "bench", help="load/latency benchmark: quick, matrix, slow, mllp, cell or twin (benchmarks/)"
+    )
+    bench.add_argument("scenario", choices=("quick", "matrix", "slow", "mllp", "cell", "twin"))
     bench.add_argument("options", nargs=argparse.REMAINDER, help="e.g. --seconds 20 (see benchmarks/bench_load.py)")
     args = parser.parse_args(argv)
     if args.command in ("report", "export"):
@@ -336,10 +387,17 @@ def main(argv: list[str] | None = None) -> int:
     except (ValidationError, FileNotFoundError, ValueError) as e:
         print(f"vigil: invalid configuration:\n{e}", file=sys.stderr)
         return 2
+    if settings.hub == "redis":  # a configuration error too: say so before starting anything
+        from app.scale import redis_problem
+
+        problem = redis_problem(settings.redis_url)
+        if problem is not None:
+            print(f"vigil: {problem}", file=sys.stderr)
+            return 2
     failed: list[str] = []
     try:
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_serve(settings, banner))
+            _run(_serve(settings, banner), args.loop)
     except* StartupError as group:
         failed = [str(e) for e in group.exceptions]
     for message in failed:

@@ -216,6 +216,21 @@ class Settings(BaseSettings):
     #: Demo only: keep one finished simulated session on record for the review page.
     demo_review_session: bool = False
 
+    #: Live fan-out (issue 12): "inprocess" (one instance, the default) or "redis" (several instances share one
+    #: clinic-wide stream at ``redis_url``; use store = "postgres" so they share one record too).
+    hub: Literal["inprocess", "redis"] = "inprocess"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    #: Names the clinic's keys in Redis (stream, epoch, alarm leases): instances with the same name form one
+    #: cluster; another name is another clinic on the same Redis.
+    cluster: Ident = "vigil"
+    #: This instance's name in leases and logs (default: host name and process id).
+    instance_id: Ident | None = None
+    #: Alarm ownership lease (hub = "redis"): an owner that dies loses its bays this long after its last
+    #: renewal (renewed every second, or every third of a shorter lease), and another instance takes over. Lease
+    #: plus one renewal period must stay inside the 10 s technical-alarm budget (CLINICAL.md T6: NO DATA within
+    #: 10 s); 5 s lets a live owner whose event loop stalls for up to 4 s (an overloaded host) keep its bays.
+    alarm_lease_s: float = Field(default=5.0, ge=1.0, le=8.0)
+
     @field_validator("clinic_timezone")
     @classmethod
     def _known_zone(cls, v: str) -> str:

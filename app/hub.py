@@ -17,7 +17,8 @@ Messages leave each client's queue in ``seq`` order, so a client's highest seen 
 point. The hub also keeps the live state (``LiveState``) that snapshots are made from, updated by the
 same messages, so a snapshot at seq N is exactly the sum of messages up to N.
 
-``Hub`` is the interface (in-process now; a Redis-backed one later shares it).
+``Hub`` is the interface: ``InProcessHub`` for one instance; app/scale/redis_hub.py ``RedisHub`` (an
+InProcessHub fed from a clinic-wide Redis stream) when several instances serve one clinic.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ class ClientChannel:
         stall_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.sub = sub
+        self.sub = sub  # through the setter: precomputes what offer() checks
         self.name = name
         self._max_pending = max_pending
         self._max_waves = max_waves
@@ -111,14 +112,28 @@ class ClientChannel:
         self._progress = clock()  # when the client last took a message, or its queue last became non-empty
 
     @property
+    def sub(self) -> Subscription:
+        """What this client receives (set by the hub on resubscribe)."""
+        return self._sub
+
+    @sub.setter
+    def sub(self, sub: Subscription) -> None:
+        self._sub = sub
+        # offer() runs once per (published message x client of its bay): Subscription.wants, inlined.
+        self._bays = sub.bays
+        self._wave_detail: bool | None = None if sub.waves == "none" else sub.waves == "decimated"
+
+    @property
     def pending(self) -> int:
         """Messages waiting to be sent."""
         return self._live_main + len(self._waves)
 
     def offer(self, entry: _Entry) -> None:
         """Queue a published message if the subscription wants it."""
-        if self.closed or not self.sub.wants(entry.bay, entry.decimated):
+        if self.closed or (self._bays is not None and entry.bay not in self._bays):
             return
+        if entry.decimated is not None and entry.decimated != self._wave_detail:
+            return  # a wave at a detail this client did not ask for (or none at all)
         if self._stall_s is not None:
             if self._live_main == 0 and not self._waves:
                 self._progress = self._clock()
@@ -187,18 +202,29 @@ class ClientChannel:
 
     async def get(self, timeout: float | None = None) -> str | None:
         """The next message to send, or None after ``timeout`` seconds of nothing."""
+        batch = await self.get_many(1, timeout)
+        return batch[0] if batch else None
+
+    async def get_many(self, limit: int, timeout: float | None = None) -> list[str]:
+        """Up to ``limit`` queued messages in send order (waiting for the first), or [] after ``timeout`` seconds
+        of nothing."""
         while True:
-            text = self._pop()
-            if text is not None:
-                self.stats.sent += 1
+            out: list[str] = []
+            while len(out) < limit:
+                text = self._pop()
+                if text is None:
+                    break
+                out.append(text)
+            if out:
+                self.stats.sent += len(out)
                 self._progress = self._clock()
-                return text
+                return out
             self._ready.clear()
             try:
                 async with asyncio.timeout(timeout):  # no extra task per wait (as wait_for makes in 3.11)
                     await self._ready.wait()
             except TimeoutError:
-                return None
+                return []
 
 
 class Hub(Protocol):
@@ -295,6 +321,12 @@ class InProcessHub:
         """Assign the next seq, update live state, encode once and fan out."""
         self.seq += 1
         msg = msg.model_copy(update={"seq": self.seq, "t": self._clock()})
+        self._fan_out(msg, msg.model_dump_json())
+        return self.seq
+
+    def _fan_out(self, msg: Publishable, text: str) -> None:
+        """Apply a message whose ``seq`` is assigned (here, or clinic-wide by a cross-instance transport) and
+        whose encoding is ``text``: live state, resume ring, counters, client queues."""
         appeared = msg.bay == UNASSIGNED and UNASSIGNED not in self.live.bay_ids()
         self.live.apply(msg)
         decimated: bool | None = None
@@ -303,7 +335,7 @@ class InProcessHub:
             decimated = msg.decimated
         elif isinstance(msg, Vitals):
             key = (msg.bay, msg.device_id, *(r.param for r in msg.readings))
-        entry = _Entry(self.seq, msg.bay, decimated, key, msg.model_dump_json())
+        entry = _Entry(msg.seq, msg.bay, decimated, key, text)
         self._ring.append(entry)
         self.stats.published += 1
         self.stats.by_type[msg.type] = self.stats.by_type.get(msg.type, 0) + 1
@@ -318,7 +350,6 @@ class InProcessHub:
             for ch in self._clients:
                 if ch.sub.bays is None:
                     ch.reset(self._snapshot_text(ch.sub, "resync"))
-        return self.seq
 
     def _snapshot_text(self, sub: Subscription, reason: Literal["connect", "resync", "resubscribe", "seek"]) -> str:
         return Snapshot(

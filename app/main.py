@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import FileResponse
@@ -42,6 +45,9 @@ from app.store import Store
 from app.store.postgres import PostgresStore
 from app.store.sqlite import SQLiteStore
 from monitors.adapters.simulated import SimulatedAdapter
+
+if TYPE_CHECKING:
+    from app.scale.ownership import AlarmOwnership
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +89,53 @@ def build_store(settings: Settings) -> SQLiteStore | PostgresStore:
     return SQLiteStore(settings.db_path, gather_s=settings.store_gather_s, synchronous=settings.store_synchronous)
 
 
+class Cluster:
+    """The scale-out parts of one instance (hub = "redis"): the clinic-stream hub and the alarm leases."""
+
+    def __init__(self, settings: Settings, live: LiveState) -> None:
+        from app.scale.redis_hub import RedisHub, connect
+
+        self.settings = settings
+        self.instance_id = settings.instance_id or f"{socket.gethostname()}-{os.getpid()}"
+        self.hub = RedisHub(
+            live,
+            connect(settings.redis_url),
+            cluster=settings.cluster,
+            instance_id=self.instance_id,
+            bays=[(b.id, b.label) for b in settings.bays],
+            backoff_initial_s=settings.backoff_initial_s,
+            backoff_max_s=settings.backoff_max_s,
+            ring_size=settings.hub_replay_buffer,
+            max_pending=settings.client_queue_max,
+            max_waves=settings.client_wave_max,
+            stale_after_s=settings.stale_after_s,
+            offline_after_s=settings.offline_after_s,
+        )
+        self.ownership: AlarmOwnership | None = None
+
+    async def own_alarms(self, alarms: AlarmService) -> None:
+        """Start the alarm leases: bays with a monitor attached here are taken first."""
+        from app.scale.ownership import AlarmOwnership
+
+        s = self.settings
+        self.ownership = AlarmOwnership(
+            self.hub,
+            alarms,
+            preferred={m.bay for m in s.monitors if isinstance(m, SimulatedMonitor | SerialMonitor)},
+            lease_s=s.alarm_lease_s,
+            stale_after_s=s.stale_after_s,
+            offline_after_s=s.offline_after_s,
+        )
+        alarms.gate = self.ownership
+        await self.ownership.start()
+
+    async def stop(self) -> None:
+        """Hand the bays over (save and release leases), then leave the stream."""
+        if self.ownership is not None:
+            await self.ownership.stop()
+        await self.hub.stop()
+
+
 def create_app(settings: Settings) -> FastAPI:
     """The Vigil server for ``settings``; services start and stop with the app's lifespan."""
 
@@ -91,19 +144,33 @@ def create_app(settings: Settings) -> FastAPI:
         store = build_store(settings)
         await store.open()
         live = LiveState((b.id, b.label) for b in settings.bays)
-        hub = InProcessHub(
-            live,
-            ring_size=settings.hub_replay_buffer,
-            max_pending=settings.client_queue_max,
-            max_waves=settings.client_wave_max,
-            stale_after_s=settings.stale_after_s,
-            offline_after_s=settings.offline_after_s,
-        )
+        cluster: Cluster | None = None
+        hub: InProcessHub
+        if settings.hub == "redis":
+            cluster = Cluster(settings, live)
+            try:
+                await cluster.hub.start()
+            except Exception:
+                await store.close()
+                raise
+            hub = cluster.hub
+        else:
+            hub = InProcessHub(
+                live,
+                ring_size=settings.hub_replay_buffer,
+                max_pending=settings.client_queue_max,
+                max_waves=settings.client_wave_max,
+                stale_after_s=settings.stale_after_s,
+                offline_after_s=settings.offline_after_s,
+            )
         alarms = AlarmService(
             AlarmEngine(load_profile(settings.alarm_profile)), (b.id for b in settings.bays), hub, store
         )
         chunker = WaveChunker(settings.record_wave_segment_s) if settings.record_waveforms else None
-        pipeline = Pipeline(store, hub, Decimator(settings.station_wave_max_hz), alarms, chunker=chunker)
+        # With several instances the alarm owner is fed from the clinic stream (app/scale/ownership.py), not here.
+        pipeline = Pipeline(
+            store, hub, Decimator(settings.station_wave_max_hz), None if cluster else alarms, chunker=chunker
+        )
         supervisor = Supervisor(
             pipeline,
             stale_after_s=settings.stale_after_s,
@@ -122,6 +189,8 @@ def create_app(settings: Settings) -> FastAPI:
                     alarms.phase_source[m.bay] = follow
                 if m.speed != 1.0:
                     alarms.clocks[m.bay] = adapter.device_now
+        if cluster is not None:
+            await cluster.own_alarms(alarms)  # before sessions.load: bays owned here get their phase directly
         recovery = settings.training_recovery_min_s
         sessions = SessionService(
             store, alarms, hub, recovery_min=None if recovery is None else timedelta(seconds=recovery)
@@ -154,6 +223,10 @@ def create_app(settings: Settings) -> FastAPI:
             len(settings.monitors),
             settings.db_path if settings.store == "sqlite" else f"PostgreSQL (schema {settings.postgres_schema})",
         )
+        if cluster is not None:
+            log.info(
+                "scale-out: instance %s in cluster %r (Redis hub, alarm leases)", cluster.instance_id, settings.cluster
+            )
         try:
             yield
         finally:
@@ -164,6 +237,8 @@ def create_app(settings: Settings) -> FastAPI:
             await replays.stop()
             await supervisor.stop()
             await pipeline.flush_waves()
+            if cluster is not None:
+                await cluster.stop()
             await store.close()
             log.info("vigil stopped; store closed (%d records committed)", store.committed_records)
 

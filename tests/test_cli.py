@@ -82,14 +82,36 @@ def test_settings_precedence_env_over_toml(tmp_path: Path, monkeypatch: pytest.M
         Settings()
 
 
-def test_compose_file_runs_the_server_with_valid_settings() -> None:
+def test_compose_file_runs_two_instances_behind_a_proxy_with_valid_settings() -> None:
     compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
-    svc = compose["services"]["vigil"]
+    services = compose["services"]
+    assert {"postgres", "redis", "vigil-a", "vigil-b", "proxy"} <= set(services)
     fields = set(Settings.model_fields)
-    for key in svc["environment"]:
-        assert key.startswith("VIGIL_") and key.removeprefix("VIGIL_").lower() in fields, key
-    assert "8000:8000" in svc["ports"] and "/healthz" in " ".join(svc["healthcheck"]["test"])
-    assert (REPO / svc.get("build", ".") / "Dockerfile").is_file()
+    for name in ("vigil-a", "vigil-b"):
+        svc = services[name]
+        env = svc["environment"]
+        for key in env:
+            assert key.startswith("VIGIL_") and key.removeprefix("VIGIL_").lower() in fields, key
+        settings = Settings(**{k.removeprefix("VIGIL_").lower(): v for k, v in env.items() if k != "VIGIL_MONITORS"})
+        assert settings.store == "postgres" and settings.hub == "redis" and settings.postgres_dsn
+        assert "/healthz" in " ".join(svc["healthcheck"]["test"])
+        assert (REPO / svc.get("build", ".") / "Dockerfile").is_file()
+        assert {d: c["condition"] for d, c in svc["depends_on"].items()} == {
+            "postgres": "service_healthy",
+            "redis": "service_healthy",
+        }
+    assert (
+        services["vigil-a"]["environment"]["VIGIL_INSTANCE_ID"]
+        != services["vigil-b"]["environment"]["VIGIL_INSTANCE_ID"]
+    )
+    for name in ("postgres", "redis", "proxy"):
+        assert services[name]["healthcheck"]["test"], name
+    proxy = services["proxy"]
+    assert "8000:8000" in proxy["ports"]
+    conf_mount = next(v for v in proxy["volumes"] if v.endswith("/etc/nginx/conf.d/default.conf:ro"))
+    conf = (REPO / conf_mount.split(":", 1)[0]).read_text()
+    assert "vigil-a:8000" in conf and "vigil-b:8000" in conf
+    assert "proxy_set_header Upgrade $http_upgrade" in conf and "proxy_http_version 1.1" in conf
 
 
 def test_docker_compose_config_validates() -> None:
