@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.alarming import alarm_out, event_out
@@ -244,8 +244,9 @@ async def audio_resume(bay: str, user: CurrentUser, svc: Svc) -> list[AlarmEvent
 
 
 @router.post("/api/bays/{bay}/phase")
-async def set_phase(bay: str, body: PhaseRequest, user: CurrentUser, svc: Svc) -> list[AlarmEventOut]:
+async def set_phase(bay: str, body: PhaseRequest, request: Request, user: CurrentUser, svc: Svc) -> list[AlarmEventOut]:
     """Move the bay to a session phase (phase-gated rules follow it)."""
     _bay_or_404(svc, bay)
+    request.state.audit_before = {"phase": svc.alarms.states[bay].phase.value}
     svc.alarms.phase_source.pop(bay, None)  # a person decided: stop following the simulated scenario
     return [event_out(e) for e in svc.alarms.set_phase(bay, body.phase)]
