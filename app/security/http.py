@@ -41,6 +41,7 @@ AUDITED: dict[tuple[str, str], str] = {
     ("POST", "/api/bays/{bay}/alarms/audio-pause"): "alarm.audio_pause",
     ("POST", "/api/bays/{bay}/alarms/audio-resume"): "alarm.audio_resume",
     ("POST", "/api/bays/{bay}/phase"): "phase.change",
+    ("PUT", "/api/bays/{bay}/alarm-limits"): "alarm.limits",
     ("POST", "/api/patients"): "patient.register",
     ("POST", "/api/sessions"): "session.create",
     ("POST", "/api/sessions/{session_id}/transition"): "phase.change",

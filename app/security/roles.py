@@ -31,7 +31,7 @@ class Perm(StrEnum):
     LIVE = "live"  # live data: bays, alarms, trends, websocket (in the user's bay scope)
     CHART = "chart"  # patients, sessions, charting, phase changes, dosing
     ACKNOWLEDGE = "acknowledge"  # acknowledge alarms, pause/resume audio
-    LIMITS = "limits"  # change alarm limits per patient, override gates and soft dose limits
+    LIMITS = "limits"  # alarm limits per patient; override session gates and soft dose limits
     REVIEW = "review"  # recorded sessions: list, timeline, replay, report, what-if
     EXPORT = "export"  # patient data out of Vigil (CSV, HL7, FHIR)
     DEVICES = "devices"  # monitors, delivery statistics, training fault injection
@@ -72,6 +72,8 @@ ROUTES: dict[tuple[str, str], Perm] = {
     ("GET", "/api/bays/{bay}/session"): Perm.LIVE,
     ("GET", "/api/station/sessions"): Perm.LIVE,
     ("WS", "/ws"): Perm.LIVE,
+    ("GET", "/api/bays/{bay}/alarm-limits"): Perm.LIVE,
+    ("PUT", "/api/bays/{bay}/alarm-limits"): Perm.LIMITS,
     ("POST", "/api/bays/{bay}/alarms/acknowledge"): Perm.ACKNOWLEDGE,
     ("POST", "/api/bays/{bay}/alarms/audio-pause"): Perm.ACKNOWLEDGE,
     ("POST", "/api/bays/{bay}/alarms/audio-resume"): Perm.ACKNOWLEDGE,

@@ -233,3 +233,32 @@ async def test_acknowledgements_phase_changes_replays_and_exports_are_audited(cl
     export = by_action["recording.export"]
     assert export.user == "rita" and export.session_id == "no-such-id" and export.outcome == "refused"
     assert by_action["login"].user in NAME.values()
+
+
+async def test_a_physician_sets_a_patients_alarm_limits_a_nurse_may_not_and_the_change_is_audited(
+    clinic: Clinic,
+) -> None:
+    change = {"overrides": [{"rule_id": "hr_high", "level_index": 0, "value": 140}]}
+    async with httpx.AsyncClient(base_url=clinic.srv.http) as http:
+        refused = await http.put("/api/bays/bay1/alarm-limits", json=change, headers=clinic.bearer(Role.NURSE))
+        assert refused.status_code == 403
+        r = await http.put("/api/bays/bay1/alarm-limits", json=change, headers=clinic.bearer(Role.PHYSICIAN))
+        assert r.status_code == 200, r.text
+        assert r.json()["overrides"][0]["value"] == 140
+        seen = await http.get("/api/bays/bay1/alarm-limits", headers=clinic.bearer(Role.NURSE))
+        assert seen.status_code == 200 and seen.json()["overrides"] == r.json()["overrides"]
+        bad = {"overrides": [{"rule_id": "no_such_rule", "value": 1}]}
+        wrong = await http.put("/api/bays/bay1/alarm-limits", json=bad, headers=clinic.bearer(Role.PHYSICIAN))
+        assert wrong.status_code == 422 and "no_such_rule" in wrong.text
+        cleared = await http.put(
+            "/api/bays/bay1/alarm-limits", json={"overrides": []}, headers=clinic.bearer(Role.PHYSICIAN)
+        )
+        assert cleared.status_code == 200 and cleared.json()["overrides"] == []
+    engine = clinic.srv.services.alarms.engine_for("bay1")
+    assert engine is clinic.srv.services.alarms.engine  # back to the profile
+    events = [e for e in await clinic.srv.services.store.audit_events(bay="bay1") if e.action == "alarm.limits"]
+    outcomes = sorted(e.outcome for e in events)
+    assert outcomes == ["ok", "ok", "refused", "refused"]
+    first = min((e for e in events if e.outcome == "ok"), key=lambda e: e.t)
+    assert first.user == "phil" and first.before == {"overrides": []}
+    assert first.after is not None and first.after["overrides"][0]["value"] == 140
