@@ -153,7 +153,7 @@ def start(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout
                 break
             continue
         out += line
-        m = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
+        m = re.search(r"(https?://127\.0\.0\.1:\d+/)", line)
         if m:
             time.sleep(0.1)  # the rest of the banner (listener addresses) follows at once
             while not lines.empty():

@@ -4,6 +4,7 @@ changed before anything else; ``vigil user`` manages accounts; login off is refu
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -89,3 +90,34 @@ def test_login_off_is_refused_unless_the_server_listens_on_loopback_only() -> No
     with pytest.raises(ValidationError, match="loopback"):
         Settings(auth="off", host="0.0.0.0")
     assert Settings(host="0.0.0.0").auth == "required"  # the default
+
+
+def test_the_web_server_speaks_tls_with_secure_cookies_and_hsts(tmp_path: Path) -> None:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl command not available to make a self-signed certificate")
+    cert, key = tmp_path / "vigil.crt", tmp_path / "vigil.key"
+    subprocess.run(
+        [
+            *(openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    env = {"VIGIL_AUTH": "required", "VIGIL_TLS_CERT": str(cert), "VIGIL_TLS_KEY": str(key)}
+    env["VIGIL_DEMO_REVIEW_SESSION"] = "false"
+    vp = start(["demo", "--port", "0", "--no-hl7", "--db", str(tmp_path / "tls.sqlite3")], cwd=tmp_path, env=env)
+    try:
+        assert vp.url.startswith("https://")
+        found = dict(re.findall(r"(nurse)\s+password: (\S+)", vp.banner))
+        with httpx.Client(base_url=vp.url, verify=str(cert), timeout=10) as http:
+            page = http.get("login.html")
+            assert page.status_code == 200 and "max-age" in page.headers["strict-transport-security"]
+            r = http.post("api/login", json={"username": "nurse", "password": found["nurse"]})
+            assert r.status_code == 200
+            assert all("Secure" in c for c in r.headers.get_list("set-cookie"))
+        with pytest.raises((httpx.ConnectError, httpx.RemoteProtocolError)):  # no fallback to clear text
+            httpx.get(vp.url.replace("https://", "http://") + "healthz", timeout=5)
+    finally:
+        stop_with_ctrl_c(vp)
