@@ -87,6 +87,8 @@ async def _serve(settings: Settings, banner: str) -> None:
         ws_ping_interval=WS_PING_INTERVAL_S,
         ws_ping_timeout=WS_PING_TIMEOUT_S,
         lifespan="on",
+        ssl_certfile=None if settings.tls_cert is None else str(settings.tls_cert),
+        ssl_keyfile=None if settings.tls_key is None else str(settings.tls_key),
     )
     server = uvicorn.Server(config)
 
@@ -101,7 +103,18 @@ async def _serve(settings: Settings, banner: str) -> None:
                 port = sock.getsockname()[1]
                 break
         host = "127.0.0.1" if settings.host in ("0.0.0.0", "") else settings.host
-        lines = [banner, f"  Vigil is running at http://{host}:{port}/  (Ctrl-C to stop)"]
+        scheme = "https" if settings.tls_cert is not None else "http"
+        lines = [banner, f"  Vigil is running at {scheme}://{host}:{port}/  (Ctrl-C to stop)"]
+        services = app.state.services
+        if settings.auth == "off":
+            lines.append("  Login is OFF (VIGIL_AUTH=off): development and tests on this machine only")
+        elif services.first_credentials:
+            lines.append("  First start: these accounts were created. Note the passwords now; they are not shown again")
+            lines.append(
+                "  (reset one with: vigil user passwd NAME). The admin must choose a new password at first login."
+            )
+            for name, (role, password) in services.first_credentials.items():
+                lines.append(f"    {role:<9} {name:<10} password: {password}")
         for adapter in app.state.services.supervisor.adapters.values():
             for _ in range(40):  # listeners bind in their own task; give them a moment
                 listening = adapter.describe().get("listening")
@@ -290,6 +303,54 @@ def _record_session(args: argparse.Namespace) -> int:
     return 0
 
 
+def _user_command(args: argparse.Namespace) -> int:
+    """``vigil user add|list|passwd``: accounts in the configured store (the server may be running)."""
+    from app.main import build_store
+    from app.security.roles import Role
+    from app.security.service import AuthService
+
+    try:
+        settings = load_settings(args.config, **({"db_path": args.db} if args.db else {}))
+    except (ValidationError, FileNotFoundError, ValueError) as e:
+        print(f"vigil: invalid configuration:\n{e}", file=sys.stderr)
+        return 2
+
+    async def run() -> int:
+        store = build_store(settings)
+        await store.open()
+        try:
+            auth = AuthService(store)
+            await auth.load()
+            if args.action == "list":
+                for a in sorted(auth.accounts.values(), key=lambda a: a.username):
+                    bays = ",".join(a.bays) or "all bays"
+                    flags = " (disabled)" if a.disabled else ""
+                    print(f"{a.username:<16} {a.role.value:<9} {bays}{' live' if a.live else ''}{flags}")
+                return 0
+            if args.action == "add":
+                scope = tuple(b for b in (args.bays or "").split(",") if b)
+                _, password = await auth.add_user(
+                    args.name, Role(args.role), by="cli", bays=scope, live=args.live, display_name=args.display_name
+                )
+            else:
+                if args.name not in auth.accounts:
+                    print(f"vigil: no user {args.name!r}", file=sys.stderr)
+                    return 1
+                from app.security.passwords import one_time_password
+
+                password = one_time_password()
+                await auth.set_password(args.name, password, by="cli", must_change=True)
+            print(f"{args.name}: one-time password {password}  (to be changed at first login)")
+            return 0
+        except ValueError as e:
+            print(f"vigil: {e}", file=sys.stderr)
+            return 1
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
 def _bench(scenario: str, options: list[str]) -> int:
     """``vigil bench SCENARIO``: the load benchmark from a source checkout (benchmarks/ is not installed)."""
     root = Path(__file__).resolve().parent.parent
@@ -354,6 +415,15 @@ def main(argv: list[str] | None = None) -> int:
     rec.add_argument("--bay", default="bay1")
     rec.add_argument("--seed", type=int, default=1)
     rec.add_argument("--speed", type=float, default=1000.0, help="at most this many times real time")
+    user = sub.add_parser("user", help="user accounts: add, list, passwd (reset to a one-time password)")
+    user.add_argument("action", choices=("add", "list", "passwd"))
+    user.add_argument("name", nargs="?", default=None)
+    user.add_argument("--role", choices=("nurse", "physician", "reviewer", "admin"), default="nurse")
+    user.add_argument("--bays", default=None, help="nurse: comma-separated bays (default: every bay)")
+    user.add_argument("--live", action="store_true", help="reviewer: may also see live data")
+    user.add_argument("--display-name", default="")
+    user.add_argument("--config", type=Path, default=None, help="TOML file of the server (VIGIL_* env vars override)")
+    user.add_argument("--db", type=Path, default=None, help="SQLite file (default: the configuration's db_path)")
     bench = sub.add_parser(
         "bench", help="load/latency benchmark: quick, matrix, slow, mllp, cell or twin (benchmarks/)"
     )
@@ -364,6 +434,10 @@ def main(argv: list[str] | None = None) -> int:
         return _record_command(args)
     if args.command == "bench":
         return _bench(args.scenario, args.options)
+    if args.command == "user":
+        if args.action != "list" and not args.name:
+            parser.error(f"vigil user {args.action} needs a NAME")
+        return _user_command(args)
     if args.command == "record":
         return _record_session(args)
 

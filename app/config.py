@@ -230,6 +230,20 @@ class Settings(BaseSettings):
     #: plus one renewal period must stay inside the 10 s technical-alarm budget (CLINICAL.md T6: NO DATA within
     #: 10 s); 5 s lets a live owner whose event loop stalls for up to 4 s (an overloaded host) keep its bays.
     alarm_lease_s: float = Field(default=5.0, ge=1.0, le=8.0)
+    #: Login (issue 11). "required": every page, API route and websocket needs a signed-in user, except the
+    #: login page and /healthz. "off": one local user may do everything, for development and automated tests
+    #: only, and only on a loopback address (refused with any other host).
+    auth: Literal["required", "off"] = "required"
+    #: A login session lasts this long (a shift), then the user signs in again.
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 7)
+    #: The Secure cookie flag. None: set it when the request came over https (directly or, with uvicorn's
+    #: proxy headers, through a TLS-terminating proxy).
+    cookie_secure: bool | None = None
+    #: First start of the demo: besides the admin, one user per clinical role (passwords printed once).
+    demo_users: bool = False
+    #: TLS for the web server (PEM files); both or neither. MLLP listeners have their own (``tls_cert``).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     @field_validator("clinic_timezone")
     @classmethod
@@ -261,6 +275,10 @@ class Settings(BaseSettings):
             raise ValueError("offline_after_s must be longer than stale_after_s")
         if self.backoff_max_s < self.backoff_initial_s:
             raise ValueError("backoff_max_s must be at least backoff_initial_s")
+        if self.auth == "off" and self.host not in ("127.0.0.1", "::1", "localhost"):
+            raise ValueError('auth = "off" is only allowed on a loopback address (host 127.0.0.1 or ::1)')
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
         if self.store == "postgres" and not self.postgres_dsn:
             raise ValueError('store = "postgres" needs postgres_dsn')
         from app.alarms.profile import load_profile  # refuse a bad profile at start-up, naming rule and field
@@ -328,4 +346,5 @@ def demo_settings(
         bays=bays,
         monitors=[*monitors, *listeners],
         demo_review_session=True,
+        demo_users=True,
     )

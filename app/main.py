@@ -12,15 +12,17 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Depends, FastAPI
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from app.alarming import AlarmService
 from app.alarms.engine import AlarmEngine
 from app.alarms.profile import load_profile
+from app.api import auth as auth_routes
 from app.api import exports as export_routes
 from app.api import recordings as recording_routes
 from app.api import routes, ws
@@ -28,7 +30,7 @@ from app.api import sessions as session_routes
 from app.api import trends as trend_routes
 from app.api import ui as ui_routes
 from app.api import whatif as whatif_routes
-from app.api.deps import current_user
+from app.api.deps import SESSION_COOKIE, current_user
 from app.config import SerialMonitor, Settings, SimulatedMonitor
 from app.decimate import Decimator
 from app.devices import build_adapter, scenario_phase
@@ -38,6 +40,9 @@ from app.live import LiveState
 from app.recording.chunker import WaveChunker
 from app.recording.demo import ensure_demo_session
 from app.recording.replay import HubOptions, ReplayRegistry
+from app.security.http import AuditTrail, PageGuard, SecurityHeaders
+from app.security.roles import ROUTES, Perm
+from app.security.service import AuthService
 from app.services import Services
 from app.sessions.model import Refused
 from app.sessions.service import SessionService
@@ -136,6 +141,24 @@ class Cluster:
         await self.hub.stop()
 
 
+def _openapi_with_security(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI schema with how to authenticate: the session cookie (browsers) or the same token as a
+    bearer (API clients, from POST /api/login with ``token``), and which operations need none."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "session": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE},
+            "bearer": {"type": "http", "scheme": "bearer"},
+        }
+        schema["security"] = [{"session": []}, {"bearer": []}]
+        for path, ops in schema["paths"].items():
+            for method, op in ops.items():
+                if ROUTES.get((method.upper(), path)) is Perm.PUBLIC:
+                    op["security"] = []
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
 def create_app(settings: Settings) -> FastAPI:
     """The Vigil server for ``settings``; services start and stop with the app's lifespan."""
 
@@ -208,7 +231,23 @@ def create_app(settings: Settings) -> FastAPI:
             ),
         )
         await replays.start()
-        app.state.services = Services(settings, store, hub, pipeline, supervisor, alarms, sessions, replays=replays)
+        auth = AuthService(store, session_hours=settings.session_hours)
+        await auth.load()
+        created = await auth.bootstrap(demo=settings.demo_users) if settings.auth == "required" else {}
+        for name, (role, _) in created.items():
+            log.warning("created user %r (%s) with a one-time password (printed once at start)", name, role.value)
+        app.state.services = Services(
+            settings,
+            store,
+            hub,
+            pipeline,
+            supervisor,
+            alarms,
+            sessions,
+            replays=replays,
+            auth=auth,
+            first_credentials={n: (r.value, pw) for n, (r, pw) in created.items()},
+        )
         await supervisor.start()
         ticker = asyncio.create_task(_tick_alarms(alarms, pipeline), name="alarms:tick")
         background = [ticker]
@@ -244,6 +283,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="Vigil", version="0.1.0", lifespan=lifespan, dependencies=[Depends(current_user)])
     app.add_exception_handler(Refused, session_routes.refused_handler)
+    app.include_router(auth_routes.router)
     app.include_router(routes.router)
     app.include_router(session_routes.router)
     app.include_router(trend_routes.router)
@@ -253,9 +293,20 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(export_routes.router)
     app.include_router(ws.router)
 
-    @app.get("/vendor/plotly.min.js", include_in_schema=False)
+    @app.get("/vendor/plotly.min.js", include_in_schema=False)  # behind the login like every page
     async def plotly_js() -> FileResponse:
         return FileResponse(plotly_js_path(), media_type="text/javascript")
 
     app.mount("/", StaticFiles(directory=FRONTEND_DIR, html=True), name="frontend")
+    app.openapi = lambda: _openapi_with_security(app)  # type: ignore[method-assign]
+
+    def auth_service() -> AuthService | None:
+        svc: Services | None = getattr(app.state, "services", None)
+        return None if svc is None else svc.auth
+
+    # outermost last: headers on every answer, then the page gate, then the audit of what was answered
+    app.add_middleware(AuditTrail, auth=auth_service)
+    if settings.auth == "required":
+        app.add_middleware(PageGuard, auth=auth_service, cookie=SESSION_COOKIE)
+    app.add_middleware(SecurityHeaders, hsts=settings.tls_cert is not None)
     return app

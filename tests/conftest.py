@@ -32,8 +32,10 @@ SHARED = REPO.parent / "shared"
 
 
 def small_settings(tmp_path: Path, bays: int = 2, **overrides: object) -> Settings:
-    """``bays`` bays, each with a simulated monitor, on a fresh SQLite file."""
+    """``bays`` bays, each with a simulated monitor, on a fresh SQLite file. Login is off (a loopback-only
+    setting): the functional tests act as the local user; tests/security/ runs with login required."""
     values: dict[str, object] = {
+        "auth": "off",
         "host": "127.0.0.1",
         "port": 0,
         "db_path": tmp_path / "vigil-test.sqlite3",
@@ -120,7 +122,7 @@ class VigilProcess:
 
 
 def start(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 30) -> VigilProcess:
-    """Start ``vigil ARGS`` and wait for the URL it prints."""
+    """Start ``vigil ARGS`` and wait for the URL it prints (login off unless ``env`` sets VIGIL_AUTH)."""
     err_path = cwd / f"vigil-{len(list(cwd.glob('vigil-*.log')))}.log"
     err = err_path.open("w")
     proc = subprocess.Popen(
@@ -129,7 +131,7 @@ def start(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout
         stdout=subprocess.PIPE,
         stderr=err,
         text=True,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, "VIGIL_AUTH": "off", **(env or {})},
     )
     err.close()
     assert proc.stdout is not None
@@ -151,7 +153,7 @@ def start(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout
                 break
             continue
         out += line
-        m = re.search(r"(http://127\.0\.0\.1:\d+/)", line)
+        m = re.search(r"(https?://127\.0\.0\.1:\d+/)", line)
         if m:
             time.sleep(0.1)  # the rest of the banner (listener addresses) follows at once
             while not lines.empty():

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.alarming import alarm_out, event_out
 from app.alarms.model import AckInput, AudioPauseInput, AudioResumeInput, Phase
 from app.api.deps import CurrentUser, Svc
+from app.recording.whatif import LevelOverride, OverrideError
 from app.services import Services
 from app.wire import AlarmEventOut, AlarmOut, DeviceOut
 from monitors import parameters
@@ -127,8 +128,8 @@ async def stats(user: CurrentUser, svc: Svc) -> DeliveryStats:
 
 @router.get("/api/bays")
 async def bays(user: CurrentUser, svc: Svc) -> list[BayInfo]:
-    """Configured bays in order, with their devices' states."""
-    return [BayInfo(bay=b.bay, label=b.label, devices=b.devices) for b in svc.hub.live.bays_out()]
+    """Configured bays in order, with their devices' states (a nurse's: her bays)."""
+    return [BayInfo(bay=b.bay, label=b.label, devices=b.devices) for b in svc.hub.live.bays_out(user.bays)]
 
 
 @router.get("/api/parameters")
@@ -244,8 +245,50 @@ async def audio_resume(bay: str, user: CurrentUser, svc: Svc) -> list[AlarmEvent
 
 
 @router.post("/api/bays/{bay}/phase")
-async def set_phase(bay: str, body: PhaseRequest, user: CurrentUser, svc: Svc) -> list[AlarmEventOut]:
+async def set_phase(bay: str, body: PhaseRequest, request: Request, user: CurrentUser, svc: Svc) -> list[AlarmEventOut]:
     """Move the bay to a session phase (phase-gated rules follow it)."""
     _bay_or_404(svc, bay)
+    request.state.audit_before = {"phase": svc.alarms.states[bay].phase.value}
     svc.alarms.phase_source.pop(bay, None)  # a person decided: stop following the simulated scenario
     return [event_out(e) for e in svc.alarms.set_phase(bay, body.phase)]
+
+
+class AlarmLimits(BaseModel):
+    """A bay's patient-specific alarm limits: changes to levels of the active profile (empty: the profile's)."""
+
+    model_config = ConfigDict(extra="forbid")
+    overrides: list[LevelOverride] = Field(default_factory=list, max_length=200)
+
+
+class AlarmLimitsOut(AlarmLimits):
+    """The limits in force for a bay."""
+
+    bay: str
+    profile: str
+
+
+def _limits_out(svc: Services, bay: str) -> AlarmLimitsOut:
+    return AlarmLimitsOut(bay=bay, profile=svc.alarms.engine.profile.id, overrides=list(svc.alarms.limits.get(bay, ())))
+
+
+@router.get("/api/bays/{bay}/alarm-limits")
+async def alarm_limits(bay: str, user: CurrentUser, svc: Svc) -> AlarmLimitsOut:
+    """The bay's patient-specific alarm limits (none: the profile's cited defaults)."""
+    _bay_or_404(svc, bay)
+    return _limits_out(svc, bay)
+
+
+@router.put("/api/bays/{bay}/alarm-limits")
+async def set_alarm_limits(
+    bay: str, body: AlarmLimits, request: Request, user: CurrentUser, svc: Svc
+) -> AlarmLimitsOut:
+    """Set the patient-specific limits of the bay (physician); 422 names an override that does not apply.
+    They replace the previous ones and hold until changed or cleared (an empty list)."""
+    _bay_or_404(svc, bay)
+    before = _limits_out(svc, bay)
+    request.state.audit_before = before.model_dump(mode="json", include={"overrides"})
+    try:
+        svc.alarms.set_limits(bay, body.overrides)
+    except OverrideError as e:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(e)) from None
+    return _limits_out(svc, bay)

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import CurrentUser, Svc, User
+from app.security.roles import Perm
 from app.services import Services
 from app.sessions import dosing
 from app.sessions.model import (
@@ -38,13 +39,11 @@ from app.sessions.service import Instruction, PatientHistory, SessionService, Se
 
 router = APIRouter(tags=["sessions"])
 
-#: Roles that may override gates and soft dose limits (auth lands in issue 11; "admin" is the local user).
-PHYSICIAN_ROLES = frozenset({"physician", "admin"})
-
 
 def actor(user: User) -> Actor:
-    """The workflow's view of the user."""
-    return Actor(name=user.name, physician=bool(PHYSICIAN_ROLES & user.roles))
+    """The workflow's view of the user: only a physician (the LIMITS permission) may override gates and soft
+    dose limits."""
+    return Actor(name=user.name, physician=user.may(Perm.LIMITS))
 
 
 def _sessions(svc: Services) -> SessionService:

@@ -276,6 +276,8 @@ async def station_sessions(user: CurrentUser, svc: Svc) -> list[SessionClock]:
         return []
     out: list[SessionClock] = []
     for s in svc.sessions.active():
+        if not user.sees_bay(s.bay):
+            continue
         view = svc.sessions.view(s.id)
         c = view.clocks
         try:

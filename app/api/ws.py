@@ -60,11 +60,15 @@ def origin_allowed(origin: str | None, host: str | None, scheme: str, allowed: l
     return parts.scheme == expected_scheme and host is not None and parts.netloc == host
 
 
-def _subscription(msg: Subscribe, known: Callable[[str], bool]) -> tuple[Subscription, list[str]]:
+def _subscription(
+    msg: Subscribe, known: Callable[[str], bool], scope: frozenset[str] | None = None
+) -> tuple[Subscription, list[str]]:
+    """What a subscribe asks for, within the user's bays (``scope``; None: every bay); bays it names that are
+    unknown or outside the scope are left out and returned."""
     if msg.bays is None:
-        return Subscription(None, msg.waves), []
-    unknown = [b for b in msg.bays if not known(b)]
-    return Subscription(frozenset(b for b in msg.bays if known(b)), msg.waves), unknown
+        return Subscription(scope, msg.waves), []
+    refused = [b for b in msg.bays if not known(b) or (scope is not None and b not in scope)]
+    return Subscription(frozenset(b for b in msg.bays if b not in refused), msg.waves), refused
 
 
 @router.websocket("/ws")
@@ -73,7 +77,7 @@ async def websocket(ws: WebSocket, user: CurrentUser, svc: Svc) -> None:
     if await _origin_refused(ws, svc):
         return
     await ws.accept()
-    await _serve(ws, svc.hub)
+    await _serve(ws, svc.hub, scope=user.bays)  # a nurse gets her bays only, whatever she asks for
 
 
 @router.websocket("/ws/replay/{replay_id}")
@@ -99,7 +103,9 @@ async def _origin_refused(ws: WebSocket, svc: Svc) -> bool:
     return True
 
 
-async def _serve(ws: WebSocket, hub: Hub, until: asyncio.Event | None = None) -> None:
+async def _serve(
+    ws: WebSocket, hub: Hub, until: asyncio.Event | None = None, scope: frozenset[str] | None = None
+) -> None:
     """Subscribe, then stream ``hub`` to the client until it goes (or ``until`` is set: the source ended)."""
 
     def known(bay: str) -> bool:
@@ -119,17 +125,19 @@ async def _serve(ws: WebSocket, hub: Hub, until: asyncio.Event | None = None) ->
         )
         await ws.close(code=1003, reason="bad subscribe message")
         return
-    sub, unknown = _subscription(sub_msg, known)
+    sub, unknown = _subscription(sub_msg, known, scope)
     link = _Link(sub_msg.batch)
     ch = hub.attach(sub, sub_msg.resume)
     if unknown:
         ch.push_text(
-            Error(seq=hub.seq, t=time.time(), code="unknown_bay", message=f"unknown bays: {unknown}").model_dump_json()
+            Error(
+                seq=hub.seq, t=time.time(), code="unknown_bay", message=f"unknown bays or not yours: {unknown}"
+            ).model_dump_json()
         )
     try:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(_send_loop(ws, ch, hub, link), name=f"ws-send:{ch.name}")
-            tg.create_task(_receive_loop(ws, ch, hub, known, link), name=f"ws-recv:{ch.name}")
+            tg.create_task(_receive_loop(ws, ch, hub, known, link, scope), name=f"ws-recv:{ch.name}")
             if until is not None:
                 tg.create_task(_until(until), name=f"ws-until:{ch.name}")
     except* (WebSocketDisconnect, _Closed):
@@ -177,7 +185,14 @@ async def _send_loop(ws: WebSocket, ch: ClientChannel, hub: Hub, link: _Link) ->
             raise _Closed() from e
 
 
-async def _receive_loop(ws: WebSocket, ch: ClientChannel, hub: Hub, known: Callable[[str], bool], link: _Link) -> None:
+async def _receive_loop(
+    ws: WebSocket,
+    ch: ClientChannel,
+    hub: Hub,
+    known: Callable[[str], bool],
+    link: _Link,
+    scope: frozenset[str] | None = None,
+) -> None:
     while True:
         raw = await _receive_text(ws)
         try:
@@ -185,12 +200,12 @@ async def _receive_loop(ws: WebSocket, ch: ClientChannel, hub: Hub, known: Calla
         except ValidationError as e:
             ch.push_text(Error(seq=hub.seq, t=time.time(), code="bad_message", message=str(e)).model_dump_json())
             continue
-        sub, unknown = _subscription(msg, known)
+        sub, unknown = _subscription(msg, known, scope)
         link.batch = msg.batch
         hub.resubscribe(ch, sub)
         if unknown:
             ch.push_text(
                 Error(
-                    seq=hub.seq, t=time.time(), code="unknown_bay", message=f"unknown bays: {unknown}"
+                    seq=hub.seq, t=time.time(), code="unknown_bay", message=f"unknown bays or not yours: {unknown}"
                 ).model_dump_json()
             )

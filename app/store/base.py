@@ -15,6 +15,7 @@ from typing import Protocol
 
 from app.alarms.model import AlarmEvent
 from app.recording.model import WaveSegment
+from app.security.model import AuditEvent, LoginSession, UserAccount
 from app.sessions.model import BaselineRecorded, ChartEntry, Patient, PhaseChanged, PumpEvent, SessionCreated
 from monitors.models import DeviceAlarm, DeviceStatus, RawMessage, Reading
 
@@ -27,7 +28,19 @@ class Record:
     """One item to record, with the bay it was bound to when it arrived (None if unbound)."""
 
     bay: str | None
-    item: Reading | DeviceStatus | DeviceAlarm | RawMessage | AlarmEvent | Patient | StoredSessionEvent | WaveSegment
+    item: (
+        Reading
+        | DeviceStatus
+        | DeviceAlarm
+        | RawMessage
+        | AlarmEvent
+        | Patient
+        | StoredSessionEvent
+        | WaveSegment
+        | UserAccount
+        | LoginSession
+        | AuditEvent
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +152,27 @@ class Store(Protocol):
 
     async def session_events(self, *, session_id: str | None = None) -> list[StoredSessionEvent]:
         """Session events (all sessions, or one) in the order they were recorded."""
+        ...
+
+    async def accounts(self) -> list[UserAccount]:
+        """Every version of every user account, oldest first (the newest version of a username wins)."""
+        ...
+
+    async def login_session(self, token_hash: str) -> LoginSession | None:
+        """The newest version of a login session, or None."""
+        ...
+
+    async def audit_events(
+        self,
+        *,
+        user: str | None = None,
+        bay: str | None = None,
+        session_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 1_000,
+    ) -> list[AuditEvent]:
+        """The audit trail, newest first. It is append-only and not purged by retention."""
         ...
 
     async def purge(self, before: datetime) -> dict[str, int]:

@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 from app.alarms.model import AlarmEvent
 from app.recording import codec
 from app.recording.model import WaveSegment
+from app.security.model import AuditEvent, LoginSession, UserAccount
 from app.sessions.model import Patient, SessionCreated
 from app.store.base import Record, StoredReading, StoredStatus
 from monitors import parameters
@@ -150,6 +151,9 @@ class Rows(Generic[T]):
     patients: list[tuple[Any, ...]] = field(default_factory=list)
     sessions: list[tuple[Any, ...]] = field(default_factory=list)
     session_events: list[tuple[Any, ...]] = field(default_factory=list)
+    accounts: list[tuple[Any, ...]] = field(default_factory=list)
+    logins: list[tuple[Any, ...]] = field(default_factory=list)
+    audit: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 def sort_records(records: Iterable[Record], ts: Callable[[datetime], T]) -> Rows[T]:
@@ -159,7 +163,8 @@ def sort_records(records: Iterable[Record], ts: Callable[[datetime], T]) -> Rows
     alarm_kind, text, t, active); raws (bay, protocol, source, received, control_id, outcome, detail,
     device_id, payload); events (bay, t, kind, rule_id, alarm_id, priority, user, payload); patients (id,
     identifier, created, payload); sessions (id, patient_id, bay, created); session_events (session_id, seq,
-    t, kind, user, payload).
+    t, kind, user, payload); accounts (username, t, payload); logins (token_hash, username, t, payload); audit
+    (t, user, action, bay, session_id, payload).
     """
     out: Rows[T] = Rows()
     for rec in records:
@@ -207,6 +212,12 @@ def sort_records(records: Iterable[Record], ts: Callable[[datetime], T]) -> Rows
                     it.active,
                 )
             )
+        elif isinstance(it, AuditEvent):
+            out.audit.append((ts(it.t), it.user, it.action, it.bay, it.session_id, it.model_dump_json()))
+        elif isinstance(it, UserAccount):
+            out.accounts.append((it.username, ts(it.t), it.model_dump_json()))
+        elif isinstance(it, LoginSession):
+            out.logins.append((it.token_hash, it.username, ts(it.t), it.model_dump_json()))
         elif isinstance(it, Patient):
             out.patients.append((it.id, it.identifier, ts(it.created_at), it.model_dump_json()))
         else:  # a session event

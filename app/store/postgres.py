@@ -31,6 +31,7 @@ from pydantic import TypeAdapter
 
 from app.alarms.model import AlarmEvent
 from app.recording.model import WaveSegment
+from app.security.model import AuditEvent, LoginSession, UserAccount
 from app.sessions.model import Patient, SessionEvent
 from app.store.base import Record, StoredReading, StoredSessionEvent, StoredStatus
 from app.store.common import (
@@ -169,7 +170,37 @@ CREATE TABLE session_events (
 """
 
 #: (version, description, DDL). Append a new entry to change the schema; never edit an applied one.
-MIGRATIONS: tuple[tuple[int, str, str], ...] = ((1, "observation sets, waveform segments, logs, sessions", _V1),)
+_V2 = """
+CREATE TABLE accounts (
+    id bigserial PRIMARY KEY,
+    username text NOT NULL,
+    t timestamptz NOT NULL,
+    payload json NOT NULL
+);
+CREATE TABLE logins (
+    id bigserial PRIMARY KEY,
+    token_hash text NOT NULL,
+    username text NOT NULL,
+    t timestamptz NOT NULL,
+    payload json NOT NULL
+);
+CREATE INDEX logins_token ON logins (token_hash, id);
+CREATE TABLE audit (
+    id bigserial PRIMARY KEY,
+    t timestamptz NOT NULL,
+    actor text NOT NULL,
+    action text NOT NULL,
+    bay text,
+    session_id text,
+    payload json NOT NULL
+);
+CREATE INDEX audit_t ON audit (t)
+"""
+
+MIGRATIONS: tuple[tuple[int, str, str], ...] = (
+    (1, "observation sets, waveform segments, logs, sessions", _V1),
+    (2, "user accounts, login sessions, audit trail", _V2),
+)
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 #: The waveform table partitioned by month (PostgreSQL declarative partitioning), for a site that keeps
@@ -210,6 +241,9 @@ TABLES = (
     "patients",
     "sessions",
     "session_events",
+    "accounts",
+    "logins",
+    "audit",
 )
 _SESSION_EVENT: TypeAdapter[StoredSessionEvent] = TypeAdapter(SessionEvent)
 
@@ -403,6 +437,7 @@ class PostgresStore:
         rows = await asyncio.get_running_loop().run_in_executor(self._exec, sort_records, records, _same)
         obs, waves, statuses, alarms, raws = rows.obs, rows.waves, rows.statuses, rows.alarms, rows.raws
         events, patients, sessions, session_events = rows.events, rows.patients, rows.sessions, rows.session_events
+        accounts, logins, audit = rows.accounts, rows.logins, rows.audit
         # Source and stream ids are resolved before the transaction, each in its own statement: a row
         # for a new device is harmless if the batch then fails, and no cached id can point at a rolled-
         # back row. ON CONFLICT makes this safe when several instances meet a new device at once.
@@ -471,6 +506,17 @@ class PostgresStore:
                     "INSERT INTO session_events (session_id, seq, t, kind, actor, payload)"
                     " VALUES ($1, $2, $3, $4, $5, $6)",
                     session_events,
+                )
+            if accounts:
+                await conn.executemany("INSERT INTO accounts (username, t, payload) VALUES ($1, $2, $3)", accounts)
+            if logins:
+                await conn.executemany(
+                    "INSERT INTO logins (token_hash, username, t, payload) VALUES ($1, $2, $3, $4)", logins
+                )
+            if audit:
+                await conn.executemany(
+                    "INSERT INTO audit (t, actor, action, bay, session_id, payload) VALUES ($1, $2, $3, $4, $5, $6)",
+                    audit,
                 )
 
     async def _source(self, conn: asyncpg.Connection, bay: str | None, device_id: str) -> int:
@@ -666,6 +712,41 @@ class PostgresStore:
         """Session events (all sessions, or one) in the order they were recorded."""
         rows = await self._select("SELECT payload FROM session_events", [("session_id = {}", session_id)], "id", 2**62)
         return [_SESSION_EVENT.validate_json(r[0]) for r in rows]
+
+    async def accounts(self) -> list[UserAccount]:
+        """Every version of every user account, oldest first."""
+        rows = await self._select("SELECT payload FROM accounts", [], "id", 2**62)
+        return [UserAccount.model_validate_json(r[0]) for r in rows]
+
+    async def login_session(self, token_hash: str) -> LoginSession | None:
+        """The newest version of a login session, or None."""
+        rows = await self._select("SELECT payload FROM logins", [("token_hash = {}", token_hash)], "id DESC", 1)
+        return LoginSession.model_validate_json(rows[0][0]) if rows else None
+
+    async def audit_events(
+        self,
+        *,
+        user: str | None = None,
+        bay: str | None = None,
+        session_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 1_000,
+    ) -> list[AuditEvent]:
+        """The audit trail, newest first."""
+        rows = await self._select(
+            "SELECT payload FROM audit",
+            [
+                ("actor = {}", user),
+                ("bay = {}", bay),
+                ("session_id = {}", session_id),
+                ("t >= {}", since),
+                ("t < {}", until),
+            ],
+            "t DESC, id DESC",
+            limit,
+        )
+        return [AuditEvent.model_validate_json(r[0]) for r in rows]
 
     async def count(self, table: str) -> int:
         """Rows in one of the record kinds."""

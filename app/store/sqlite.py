@@ -22,6 +22,7 @@ from pydantic import TypeAdapter
 
 from app.alarms.model import AlarmEvent
 from app.recording.model import WaveSegment
+from app.security.model import AuditEvent, LoginSession, UserAccount
 from app.sessions.model import Patient, SessionEvent
 from app.store.base import Record, StoredReading, StoredSessionEvent, StoredStatus
 from app.store.common import (
@@ -158,6 +159,30 @@ CREATE TABLE IF NOT EXISTS session_events (
     payload TEXT NOT NULL,
     UNIQUE (session_id, seq)
 );
+CREATE TABLE IF NOT EXISTS accounts (
+    id INTEGER PRIMARY KEY,
+    username TEXT NOT NULL,
+    t REAL NOT NULL,
+    payload TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS logins (
+    id INTEGER PRIMARY KEY,
+    token_hash TEXT NOT NULL,
+    username TEXT NOT NULL,
+    t REAL NOT NULL,
+    payload TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logins_token ON logins (token_hash, id);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY,
+    t REAL NOT NULL,
+    user TEXT NOT NULL,
+    action TEXT NOT NULL,
+    bay TEXT,
+    session_id TEXT,
+    payload TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_t ON audit (t);
 """
 TABLES = (
     "readings",
@@ -169,6 +194,9 @@ TABLES = (
     "patients",
     "sessions",
     "session_events",
+    "accounts",
+    "logins",
+    "audit",
 )
 _SESSION_EVENT: TypeAdapter[StoredSessionEvent] = TypeAdapter(SessionEvent)
 
@@ -324,6 +352,7 @@ class SQLiteStore:
         out = sort_records(records, _ts)
         obs, waves, statuses, alarms, raws = out.obs, out.waves, out.statuses, out.alarms, out.raws
         events, patients, sessions, session_events = out.events, out.patients, out.sessions, out.session_events
+        accounts, logins, audit = out.accounts, out.logins, out.audit
         conn.execute("BEGIN")
         try:
             if obs:
@@ -376,6 +405,14 @@ class SQLiteStore:
                 conn.executemany(
                     "INSERT INTO session_events (session_id, seq, t, kind, user, payload) VALUES (?, ?, ?, ?, ?, ?)",
                     session_events,
+                )
+            if accounts:
+                conn.executemany("INSERT INTO accounts (username, t, payload) VALUES (?, ?, ?)", accounts)
+            if logins:
+                conn.executemany("INSERT INTO logins (token_hash, username, t, payload) VALUES (?, ?, ?, ?)", logins)
+            if audit:
+                conn.executemany(
+                    "INSERT INTO audit (t, user, action, bay, session_id, payload) VALUES (?, ?, ?, ?, ?, ?)", audit
                 )
             conn.execute("COMMIT")
         except BaseException:
@@ -580,6 +617,43 @@ class SQLiteStore:
         sql += " ORDER BY id"
         rows = await self._query(sql, args)
         return [_SESSION_EVENT.validate_json(r[0]) for r in rows]
+
+    async def accounts(self) -> list[UserAccount]:
+        """Every version of every user account, oldest first."""
+        rows = await self._query("SELECT payload FROM accounts ORDER BY id", ())
+        return [UserAccount.model_validate_json(r[0]) for r in rows]
+
+    async def login_session(self, token_hash: str) -> LoginSession | None:
+        """The newest version of a login session, or None."""
+        rows = await self._query(
+            "SELECT payload FROM logins WHERE token_hash = ? ORDER BY id DESC LIMIT 1", (token_hash,)
+        )
+        return LoginSession.model_validate_json(rows[0][0]) if rows else None
+
+    async def audit_events(
+        self,
+        *,
+        user: str | None = None,
+        bay: str | None = None,
+        session_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 1_000,
+    ) -> list[AuditEvent]:
+        """The audit trail, newest first."""
+        rows = await self._select(
+            "SELECT payload FROM audit",
+            [
+                ("user = {}", user),
+                ("bay = {}", bay),
+                ("session_id = {}", session_id),
+                ("t >= {}", None if since is None else _ts(since)),
+                ("t < {}", None if until is None else _ts(until)),
+            ],
+            "t DESC, id DESC",
+            limit,
+        )
+        return [AuditEvent.model_validate_json(r[0]) for r in rows]
 
     async def count(self, table: str) -> int:
         """Rows in one of the record kinds."""

@@ -98,8 +98,9 @@ def test_weight_recorded_with_the_baseline_unblocks_the_calculation() -> None:
     run = _at_baseline(None, None, weight_kg=None)
     assert run.state.plan is None and any("Weight is missing" in a for a in run.state.events[0].advisories)  # type: ignore[union-attr]
     run.do(RecordBaseline(vitals=Vitals(sbp=120, dbp=80), weight_kg=64), 6)
-    assert run.state.weight_kg == 64 and run.state.plan is not None
-    assert run.state.plan.ml_per_h == 32
+    after = run.state  # a new name: the state changed under mypy's narrowing of ``run.state.plan`` above
+    assert after.weight_kg == 64 and after.plan is not None
+    assert after.plan.ml_per_h == 32
     run.go(Phase.INFUSION, 10)
 
 

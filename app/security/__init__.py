@@ -1,0 +1,1 @@
+"""Users, roles, login sessions and the audit trail (issue 11)."""
