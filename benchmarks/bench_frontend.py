@@ -114,6 +114,7 @@ def start_vigil(tmp: Path, bays: int) -> tuple[subprocess.Popen[str], str]:
         stderr=subprocess.DEVNULL,
         text=True,
         cwd=tmp,
+        env={**os.environ, "VIGIL_AUTH": "off"},  # login off (loopback only): the figures are fan-out, not sign-in
     )
     assert proc.stdout is not None
     out = proc.stdout

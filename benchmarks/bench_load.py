@@ -230,6 +230,7 @@ def start_vigil(tmp: Path, mons: list[dict[str, Any]], *, mllp: bool = False) ->
         stderr=subprocess.STDOUT,
         text=True,
         cwd=tmp,
+        env={**os.environ, "VIGIL_AUTH": "off"},  # login off (loopback only): the figures are fan-out, not sign-in
     )
     assert proc.stdout is not None
     lines: list[str] = []

@@ -115,7 +115,9 @@ async def run(db: Path, seeks: int, speed: float, seed: int) -> dict[str, Any]:
 
 async def http_seeks(db: Path, sid: str, seeks: int, seed: int) -> dict[str, Any]:
     """Seek round trips through a real server with a websocket client on the replay."""
-    settings = Settings(host="127.0.0.1", port=0, db_path=db, bays=[BayConfig(id="bay1", label="Bay 1")], monitors=[])
+    settings = Settings(
+        auth="off", host="127.0.0.1", port=0, db_path=db, bays=[BayConfig(id="bay1", label="Bay 1")], monitors=[]
+    )
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=0, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(), name="bench:uvicorn")

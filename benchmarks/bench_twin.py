@@ -89,6 +89,7 @@ def _start(tmp: Path, config: Path) -> Server:
         stderr=subprocess.STDOUT,
         text=True,
         cwd=tmp,
+        env={**os.environ, "VIGIL_AUTH": "off"},  # login off (loopback only): the figures are fan-out, not sign-in
     )
     assert proc.stdout is not None
     lines: list[str] = []
