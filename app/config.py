@@ -241,6 +241,9 @@ class Settings(BaseSettings):
     cookie_secure: bool | None = None
     #: First start of the demo: besides the admin, one user per clinical role (passwords printed once).
     demo_users: bool = False
+    #: Create the first admin (one-time password in the banner) when the store has no account. With several
+    #: instances on one database let one of them do it (two starting at once would each print a password).
+    bootstrap_admin: bool = True
     #: TLS for the web server (PEM files); both or neither. MLLP listeners have their own (``tls_cert``).
     tls_cert: Path | None = None
     tls_key: Path | None = None

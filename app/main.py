@@ -233,7 +233,8 @@ def create_app(settings: Settings) -> FastAPI:
         await replays.start()
         auth = AuthService(store, session_hours=settings.session_hours)
         await auth.load()
-        created = await auth.bootstrap(demo=settings.demo_users) if settings.auth == "required" else {}
+        first = settings.auth == "required" and settings.bootstrap_admin
+        created = await auth.bootstrap(demo=settings.demo_users) if first else {}
         for name, (role, _) in created.items():
             log.warning("created user %r (%s) with a one-time password (printed once at start)", name, role.value)
         app.state.services = Services(

@@ -10,6 +10,7 @@ import asyncio
 from pathlib import Path
 
 import httpx
+import pytest
 
 from app.config import BayConfig, SimulatedMonitor
 from monitors.adapters.simulated import SimulatedAdapter
@@ -20,6 +21,7 @@ SPEED = 60.0
 MINUTES = 90
 
 
+@pytest.mark.timeout(MINUTES * 60 / SPEED * 4 + 60)  # a loaded machine plays the fixed-step run slower
 async def test_every_scenario_through_the_server_raises_its_alarms_and_no_others(tmp_path: Path) -> None:
     names = sorted(EXPECTED)
     base = small_settings(tmp_path, bays=0)

@@ -85,15 +85,20 @@ def _instances(tmp_path: Path, cluster: str, schema: PgSchema, sim: dict[str, An
         procs.append(start(["serve"], tmp_path, env=_env("b", cluster, schema, [])))
         yield procs
     finally:
-        for vp in procs:
-            if vp.proc.poll() is None:
-                vp.proc.send_signal(signal.SIGINT)
-        for vp in procs:
-            try:
-                vp.proc.wait(timeout=15)
-            except Exception:
-                vp.proc.kill()
-                vp.proc.wait()
+        _stop_all(procs)
+
+
+def _stop_all(procs: list[VigilProcess]) -> None:
+    """Ctrl-C every instance still running, then wait (kill one that does not stop)."""
+    for vp in procs:
+        if vp.proc.poll() is None:
+            vp.proc.send_signal(signal.SIGINT)
+    for vp in procs:
+        try:
+            vp.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            vp.proc.kill()
+            vp.proc.wait()
 
 
 class Screen:
@@ -319,15 +324,7 @@ async def test_redis_lost_at_run_time_local_screens_go_on_and_everything_rejoins
         # Redis came back empty (leases gone): A, which ingests bay1, takes it again, not B.
         assert "instance b now evaluates bay bay1" not in b.stderr()
     finally:
-        for vp in procs:
-            if vp.proc.poll() is None:
-                vp.proc.send_signal(signal.SIGINT)
-        for vp in procs:
-            try:
-                vp.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                vp.proc.kill()
-                vp.proc.wait()
+        _stop_all(procs)
         server.kill()
         server.wait()
 
@@ -352,11 +349,4 @@ async def test_a_bay_goes_back_to_the_instance_that_ingests_its_monitor(
         assert "handing bay bay1 over to a" in b.stderr()
         assert "instance a now evaluates bay bay2" not in a.stderr(), "only the bay whose monitor is on a"
     finally:
-        for vp in procs:
-            vp.proc.send_signal(signal.SIGINT)
-        for vp in procs:
-            try:
-                vp.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                vp.proc.kill()
-                vp.proc.wait()
+        _stop_all(procs)

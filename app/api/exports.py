@@ -52,7 +52,13 @@ async def session_report(sid: str, user: CurrentUser, svc: Svc, tz: str | None =
     return Response(
         body,
         media_type="text/html; charset=utf-8",
-        headers=_disposition("inline", export.filename(rec, "report.html")),
+        headers={
+            **_disposition("inline", export.filename(rec, "report.html")),
+            # the report is one self-contained, offline document (plotly and its chart calls inlined): its own
+            # policy allows its inline scripts and nothing remote; every other answer keeps script-src 'self'
+            "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+            "img-src data: blob:; font-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        },
     )
 
 

@@ -109,6 +109,7 @@ class AuthService:
         self.wall = wall
         self._mono = monotonic
         self._accounts: dict[str, UserAccount] = {}
+        self._loaded_at = float("-inf")
         self._cache: dict[str, tuple[float, LoginSession]] = {}
         self._failures: dict[tuple[str, str], deque[float]] = {}
         self._source_failures: dict[str, deque[float]] = {}
@@ -118,6 +119,13 @@ class AuthService:
     async def load(self) -> None:
         """Read every account (the newest version of each username wins)."""
         self._accounts = {a.username: a for a in await self.store.accounts()}
+        self._loaded_at = self._mono()
+
+    async def _fresh(self) -> None:
+        """Re-read the accounts if the copy here is older than ``CACHE_S``: another instance sharing the store
+        may have added, changed or disabled one (a handful of rows)."""
+        if self._mono() - self._loaded_at >= CACHE_S:
+            await self.load()
 
     @property
     def accounts(self) -> dict[str, UserAccount]:
@@ -128,6 +136,7 @@ class AuthService:
         """On first start (no accounts): create ``admin`` with a one-time password (to be changed at first login)
         and, for the demo, one user per clinical role. Returns {username: (role, password)} to print once."""
         created: dict[str, tuple[Role, str]] = {}
+        await self.load()
         if self._accounts:
             return created
         password = passwords.one_time_password()
@@ -253,8 +262,14 @@ class AuthService:
         if wait is not None:
             await self.audit(username, "login", source=source, outcome="refused", after={"reason": "rate limited"})
             raise LoginRefused(429, "too many failed logins; try again later", retry_after_s=wait)
+        await self._fresh()
         account = self._accounts.get(username)
         ok = passwords.verify(account.password_hash if account else None, password)
+        if not ok and self._mono() - self._loaded_at >= 0.5:
+            # the password may have just changed through another instance: check against the store's copy
+            await self.load()
+            account = self._accounts.get(username)
+            ok = passwords.verify(account.password_hash if account else None, password)
         if account is None or not ok or account.disabled:
             self._failed(username, source)
             await self.audit(username, "login", source=source, outcome="failed")
@@ -290,10 +305,8 @@ class AuthService:
         assert session is not None
         if session.revoked or session.expires <= self.wall():
             return None
+        await self._fresh()
         account = self._accounts.get(session.username)
-        if account is None or account.disabled:
-            await self.load()  # another instance may have created or changed the account
-            account = self._accounts.get(session.username)
         if account is None or account.disabled:
             return None
         return user_of(account, h)

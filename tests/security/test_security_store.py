@@ -58,3 +58,21 @@ async def test_accounts_logins_and_audit_round_trip_on_both_backends(any_store: 
     assert len(await store.audit_events(since=T0 + timedelta(seconds=1), until=T0 + timedelta(seconds=2))) == 1
     await store.purge(T0 + timedelta(days=1))
     assert len(await store.audit_events()) == 3  # retention of device data leaves the audit trail alone
+
+
+async def test_instances_sharing_a_store_see_each_others_account_changes(any_store: AnyStore) -> None:
+    clock = [1000.0]
+    a, b = (AuthService(any_store, monotonic=lambda: clock[0]) for _ in range(2))
+    await a.load()
+    await b.load()
+    await a.add_user("nina", Role.NURSE, by="test", password="first password 1")
+    clock[0] += 1.0
+    token, _ = await b.login("nina", "first password 1", "10.0.0.1")  # created on a, known on b at once
+    assert await b.authenticate(token) is not None
+    await a.set_password("nina", "second password 2", by="nina")
+    clock[0] += 1.0
+    await b.login("nina", "second password 2", "10.0.0.1")  # changed on a: b checks the store's copy
+    await a.update_user("nina", by="admin", disabled=True)
+    assert await b.authenticate(token) is not None  # within the 5 s cache
+    clock[0] += 6.0
+    assert await b.authenticate(token) is None  # disabled on a: refused on b after at most CACHE_S
