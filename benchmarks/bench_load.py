@@ -221,9 +221,16 @@ def start_vigil(tmp: Path, mons: list[dict[str, Any]], *, mllp: bool = False) ->
             )
     path = tmp / "bench.toml"
     path.write_text("".join(cfg))
-    cmd = [sys.executable, "-m", "app", "serve", "--config", str(path), *SERVE_OPTIONS]
-    if PROFILE is not None:  # the whole server run, sampled by pyinstrument (stopped with SIGINT to write it)
-        cmd = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(PROFILE), *cmd[1:]]
+    return serve_config(tmp, path, mllp=mllp, options=SERVE_OPTIONS, profile=PROFILE)
+
+
+def serve_config(
+    tmp: Path, path: Path, *, mllp: bool = False, options: list[str] | None = None, profile: Path | None = None
+) -> Server:
+    """``vigil serve --config PATH`` (login off), once it prints its address (and, with ``mllp``, its listener's)."""
+    cmd = [sys.executable, "-m", "app", "serve", "--config", str(path), *(options or [])]
+    if profile is not None:  # the whole server run, sampled by pyinstrument (stopped with SIGINT to write it)
+        cmd = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(profile), *cmd[1:]]
     proc = subprocess.Popen(
         cmd,
         stdout=subprocess.PIPE,

@@ -25,10 +25,8 @@ import contextlib
 import json
 import os
 import secrets
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,7 +39,7 @@ import psutil
 import redis
 
 from benchmarks import bench_load
-from benchmarks.bench_load import AlarmDriver, Proc, Server, _cell, _pump, _wait_for, monitors, viewer_specs
+from benchmarks.bench_load import AlarmDriver, Proc, Server, _cell, monitors, viewer_specs
 from benchmarks.common import machine
 
 REDIS_URL = os.environ.get("VIGIL_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -83,19 +81,7 @@ def _config(
 
 
 def _start(tmp: Path, config: Path) -> Server:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app", "serve", "--config", str(config)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        cwd=tmp,
-        env={**os.environ, "VIGIL_AUTH": "off"},  # login off (loopback only): the figures are fan-out, not sign-in
-    )
-    assert proc.stdout is not None
-    lines: list[str] = []
-    threading.Thread(target=_pump, args=(proc.stdout, lines), daemon=True).start()
-    port = int(_wait_for(lines, r"running at http://127\.0\.0\.1:(\d+)/", proc, 60).group(1))
-    return Server("vigil", proc, f"ws://127.0.0.1:{port}/ws", f"http://127.0.0.1:{port}", None, lines)
+    return bench_load.serve_config(tmp, config)
 
 
 @contextlib.contextmanager
