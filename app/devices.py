@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from app.config import Hl7MllpMonitor, MonitorConfig, SerialMonitor, SimulatedMonitor
@@ -16,9 +16,14 @@ def _now() -> datetime:
 
 
 def build_adapter(
-    cfg: MonitorConfig, *, wall: Callable[[], datetime] | None = None, fixed_step: bool = False
+    cfg: MonitorConfig,
+    *,
+    wall: Callable[[], datetime] | None = None,
+    fixed_step: bool = False,
+    pace: Callable[[], Awaitable[None]] | None = None,
 ) -> Adapter:
-    """An adapter for one configured monitor (``wall``: a simulated monitor's wall clock, default now)."""
+    """An adapter for one configured monitor (``wall``: a simulated monitor's wall clock, default now;
+    ``pace``: awaited before each fixed step of a simulated monitor, the consumer's back-pressure)."""
     if isinstance(cfg, SimulatedMonitor):
         from monitors.adapters.simulated import SignalSource
         from simulators.patient import SimulatedPatient
@@ -46,6 +51,7 @@ def build_adapter(
             offset_s=cfg.offset_min * 60.0,
             wall=wall or _now,
             fixed_step=fixed_step or cfg.fixed_step,
+            pace=pace,
         )
     if isinstance(cfg, Hl7MllpMonitor):
         from monitors.adapters.hl7_mllp import Hl7MllpAdapter

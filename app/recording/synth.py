@@ -74,8 +74,10 @@ async def record_simulated_session(
 ) -> str:
     """Run one simulated session from check-in to discharge into ``store``; returns the session id.
 
-    The device clock advances in fixed steps of ``0.01 * speed`` seconds, at most ``speed`` times real time
-    and slower when the CPU cannot keep up (a 90-minute session takes ~10-20 s at 600x on one core)."""
+    The device clock advances in fixed steps of ``0.01 * speed`` seconds, at most ``speed`` times real time,
+    and each step waits until the store has committed the previous one: without that back-pressure the device
+    ran ahead of a store busy with waveforms, and every charting step landed minutes of scenario time late (a
+    90-minute session was recorded as fifteen hours). A 90-minute session takes ~10 s at 1000x."""
     sc = load_scenario(scenario)
     window = sc.regimen.infusion_window_min
     start_min, stop_min = window if window is not None else (5.0, 45.0)
@@ -103,7 +105,7 @@ async def record_simulated_session(
         t = holder[0].scenario_time if holder else None
         return origin if t is None else origin + timedelta(seconds=t)
 
-    adapter = build_adapter(cfg, wall=wall, fixed_step=True)
+    adapter = build_adapter(cfg, wall=wall, fixed_step=True, pace=store.flush)
     assert isinstance(adapter, SimulatedAdapter)
     holder.append(adapter)
     source = adapter.source

@@ -12,7 +12,7 @@ import asyncio
 import math
 import time
 import zlib
-from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
@@ -102,6 +102,7 @@ class SimulatedAdapter(Adapter):
         clock: Callable[[], float] = time.monotonic,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
         fixed_step: bool = False,
+        pace: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         for ch in channels:
             if parameters.get(ch).kind is not parameters.Kind.WAVEFORM:
@@ -124,6 +125,7 @@ class SimulatedAdapter(Adapter):
         self._clock = clock
         self._wall = wall
         self._fixed_step = fixed_step
+        self._pace = pace
         self._phase_s = (zlib.crc32(device_id.encode()) % 1000) / 1000 * chunk_s
         self.fault = Fault.NONE
         self._open = False
@@ -189,6 +191,10 @@ class SimulatedAdapter(Adapter):
                 # yields to the loop, never faster than ``speed`` x real time, and never in catch-up bursts.
                 now_t = off + tick * self._chunk_s * self._speed
                 await asyncio.sleep(max(0.0, start_mono + tick * self._chunk_s - self._clock()))
+                if self._pace is not None:
+                    # back-pressure from the consumer (a recorder waits until the store has committed what
+                    # it was handed): the device clock never runs ahead of the record
+                    await self._pace()
             else:
                 delay = start_mono + tick * self._chunk_s - self._clock()
                 if delay > 0:

@@ -287,3 +287,22 @@ async def test_sqlite_an_unencodable_record_fails_alone_and_the_writer_lives_on(
         assert [r.reading.value for r in await store.readings()] == [70, 71]
     finally:
         await store.close()
+
+
+@pytest.mark.timeout(120)
+async def test_a_fast_recording_keeps_the_scenario_timeline(tmp_path: Path) -> None:
+    """At 1000x the store cannot commit waveforms as fast as the simulated device makes them; the device waits
+    for the store (back-pressure) instead of running ahead, so charting and phase changes land at their scenario
+    minutes (before, a 94-minute session was recorded as fifteen hours)."""
+    from app.recording.load import load_recording
+    from app.recording.synth import record_simulated_session
+
+    store = SQLiteStore(tmp_path / "fast.sqlite3", synchronous="NORMAL")
+    await store.open()
+    try:
+        sid = await record_simulated_session(store, scenario="uneventful", speed=1000.0)
+        rec = await load_recording(store, sid)
+    finally:
+        await store.close()
+    minutes = (rec.end - rec.start).total_seconds() / 60
+    assert 92 <= minutes <= 96, f"session recorded as {minutes:.1f} min; the scenario discharges at ~94 min"
