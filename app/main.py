@@ -117,6 +117,10 @@ class Cluster:
             offline_after_s=settings.offline_after_s,
         )
         self.ownership: AlarmOwnership | None = None
+        from app.scale.session_sync import RedisSessionSync
+
+        #: Session commands hold a cluster-wide lock per bay and announce what they changed.
+        self.sessions = RedisSessionSync(self.hub.redis, cluster=settings.cluster, instance_id=self.instance_id)
 
     async def own_alarms(self, alarms: AlarmService) -> None:
         """Start the alarm leases: bays with a monitor attached here are taken first."""
@@ -216,7 +220,11 @@ def create_app(settings: Settings) -> FastAPI:
             await cluster.own_alarms(alarms)  # before sessions.load: bays owned here get their phase directly
         recovery = settings.training_recovery_min_s
         sessions = SessionService(
-            store, alarms, hub, recovery_min=None if recovery is None else timedelta(seconds=recovery)
+            store,
+            alarms,
+            hub,
+            recovery_min=None if recovery is None else timedelta(seconds=recovery),
+            sync=cluster.sessions if cluster is not None else None,
         )
         await sessions.load()  # after the scenario phase sources: an open session takes its bay back
         replays = ReplayRegistry(  # replays play through hubs of their own, never the live one

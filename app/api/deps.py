@@ -97,6 +97,8 @@ async def current_user(conn: HTTPConnection) -> User:
         raise _refuse(conn, status.HTTP_403_FORBIDDEN, f"bay {bay} is not among your bays")
     sid = conn.path_params.get("session_id")
     if sid is not None and user.bays is not None and svc.sessions is not None:
+        if sid not in svc.sessions.sessions:
+            await svc.sessions.refresh()  # perhaps created through another instance
         s = svc.sessions.sessions.get(sid)
         if s is not None and not user.sees_bay(s.bay):
             raise _refuse(conn, status.HTTP_403_FORBIDDEN, f"bay {s.bay} is not among your bays")

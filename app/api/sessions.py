@@ -46,9 +46,11 @@ def actor(user: User) -> Actor:
     return Actor(name=user.name, physician=user.may(Perm.LIMITS))
 
 
-def _sessions(svc: Services) -> SessionService:
+async def _sessions(svc: Services) -> SessionService:
+    """The session service, caught up with what other instances changed (a no-op with one instance)."""
     if svc.sessions is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "sessions are not running")
+    await svc.sessions.refresh()
     return svc.sessions
 
 
@@ -95,13 +97,13 @@ class DoseCalculation(BaseModel):
 @router.post("/api/patients", status_code=status.HTTP_201_CREATED)
 async def create_patient(body: NewPatient, user: CurrentUser, svc: Svc) -> Patient:
     """Register a patient (identifier unique: 409 if taken)."""
-    return await _sessions(svc).create_patient(body, actor(user))
+    return await (await _sessions(svc)).create_patient(body, actor(user))
 
 
 @router.get("/api/patients")
 async def list_patients(user: CurrentUser, svc: Svc, q: str | None = None) -> list[Patient]:
     """Patients in registration order; ``q`` filters by identifier or name (case-insensitive)."""
-    out = list(_sessions(svc).patients.values())
+    out = list((await _sessions(svc)).patients.values())
     if q:
         needle = q.lower()
         out = [p for p in out if needle in p.identifier.lower() or needle in p.name.lower()]
@@ -111,13 +113,13 @@ async def list_patients(user: CurrentUser, svc: Svc, q: str | None = None) -> li
 @router.get("/api/patients/{patient_id}")
 async def get_patient(patient_id: str, user: CurrentUser, svc: Svc) -> Patient:
     """One patient."""
-    return _sessions(svc).patient(patient_id)
+    return (await _sessions(svc)).patient(patient_id)
 
 
 @router.get("/api/patients/{patient_id}/history")
 async def patient_history(patient_id: str, user: CurrentUser, svc: Svc) -> PatientHistory:
     """Every session of the patient: dose given against pain relief, sedation and side effects."""
-    return _sessions(svc).history(patient_id)
+    return (await _sessions(svc)).history(patient_id)
 
 
 # ---- sessions ----------------------------------------------------------------------------------------
@@ -126,7 +128,7 @@ async def patient_history(patient_id: str, user: CurrentUser, svc: Svc) -> Patie
 @router.post("/api/sessions", status_code=status.HTTP_201_CREATED)
 async def create_session(body: NewSession, user: CurrentUser, svc: Svc) -> CommandResult:
     """Open a session for a patient in a bay (phase "planned"); the bay's alarms now follow the session."""
-    sessions = _sessions(svc)
+    sessions = await _sessions(svc)
     state, events = await sessions.create_session(body, actor(user))
     return CommandResult(events=events, session=sessions.view(state.id))
 
@@ -136,7 +138,7 @@ async def list_sessions(
     user: CurrentUser, svc: Svc, bay: str | None = None, active: bool | None = None
 ) -> list[SessionSummary]:
     """Sessions, optionally only one bay's and only open (``active=true``) or closed ones."""
-    sessions = _sessions(svc)
+    sessions = await _sessions(svc)
     out = [
         sessions.summary(s)
         for s in sessions.sessions.values()
@@ -148,13 +150,13 @@ async def list_sessions(
 @router.get("/api/sessions/{session_id}")
 async def get_session(session_id: str, user: CurrentUser, svc: Svc) -> SessionView:
     """The session now: phase, clocks, dose total, estimated concentrations, chart, discharge scores."""
-    return _sessions(svc).view(session_id)
+    return (await _sessions(svc)).view(session_id)
 
 
 @router.get("/api/bays/{bay}/session")
 async def bay_session(bay: str, user: CurrentUser, svc: Svc) -> SessionView:
     """The bay's open session (404 if none)."""
-    sessions = _sessions(svc)
+    sessions = await _sessions(svc)
     s = sessions.active_for_bay(bay)
     if s is None:
         reason = f"No open session in {bay}."
@@ -165,11 +167,11 @@ async def bay_session(bay: str, user: CurrentUser, svc: Svc) -> SessionView:
 @router.get("/api/sessions/{session_id}/events")
 async def session_events(session_id: str, user: CurrentUser, svc: Svc) -> list[SessionEvent]:
     """The session's append-only record, in order."""
-    return list(_sessions(svc).get(session_id).events)
+    return list((await _sessions(svc)).get(session_id).events)
 
 
 async def _run(svc: Services, session_id: str, cmd: Command, user: User) -> CommandResult:
-    sessions = _sessions(svc)
+    sessions = await _sessions(svc)
     state, events = await sessions.handle(session_id, cmd, actor(user))
     return CommandResult(events=events, session=sessions.view(state.id))
 
@@ -183,7 +185,7 @@ async def transition(session_id: str, body: Transition, user: CurrentUser, svc: 
 @router.post("/api/sessions/{session_id}/baseline")
 async def baseline(session_id: str, body: BaselineRequest, user: CurrentUser, svc: Svc) -> CommandResult:
     """Record the pre-infusion baseline (given, or from the monitor); the alarm engine gets it too."""
-    sessions = _sessions(svc)
+    sessions = await _sessions(svc)
     vitals = body.vitals
     source: Literal["manual", "monitor"] = "manual"
     if body.from_monitor:

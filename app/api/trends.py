@@ -220,6 +220,8 @@ async def _points(svc: Services, bay: str, param: str, since: float, until: floa
 async def bay_trends(bay: str, query: Annotated[TrendQuery, Query()], user: CurrentUser, svc: Svc) -> Trends:
     """The bay's numerics over a window, min/max-downsampled, with the session's phase bands."""
     _bay_or_404(svc, bay)
+    if svc.sessions is not None:
+        await svc.sessions.refresh()  # phase bands of a session another instance changed
     now = datetime.now(UTC).timestamp()
     active = svc.sessions.active_for_bay(bay) if svc.sessions is not None else None
     until = query.until if query.until is not None else now
@@ -274,6 +276,7 @@ async def station_sessions(user: CurrentUser, svc: Svc) -> list[SessionClock]:
     """Every open session's phase and clocks (one row per bay that has one), for the central station."""
     if svc.sessions is None:
         return []
+    await svc.sessions.refresh()
     out: list[SessionClock] = []
     for s in svc.sessions.active():
         if not user.sees_bay(s.bay):

@@ -4,6 +4,11 @@ Every command goes through ``handle`` under one lock: decide → append the even
 until they are durable → only then keep the new state and tell the alarm engine (phase, sedation scores,
 baseline). A refused command or a failed commit changes nothing. ``load`` rebuilds every session from the
 store at start-up and puts each active session's bay back into its phase.
+
+With several instances (app/sessions/sync.py) the lock is cluster-wide and held per bay, and a command first
+re-reads what other instances changed, so it is always decided on the session's latest state; readers call
+``refresh`` to see other instances' changes. The store's unique (session, seq) is the last guard: a command
+decided on a stale state cannot be stored, and the next refresh re-reads everything.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from statistics import median
@@ -45,6 +50,7 @@ from app.sessions.model import (
     monitor_vitals,
 )
 from app.sessions.scores import DISCHARGE_INSTRUCTIONS, Readiness
+from app.sessions.sync import LocalSync, SessionSync
 from app.sessions.workflow import Ctx, SessionState
 from app.store import Record, Store
 
@@ -209,6 +215,7 @@ class SessionService:
         *,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
         recovery_min: timedelta | None = None,
+        sync: SessionSync | None = None,
     ) -> None:
         self.recovery_min = recovery_min  # None: CLINICAL.md Table 5's 30 min; shorter only for training/demos
         self.store = store
@@ -219,26 +226,69 @@ class SessionService:
         self.sessions: dict[str, SessionState] = {}
         self._lock = asyncio.Lock()
         self._estimators: dict[str, tuple[int, dosing.Estimator]] = {}
+        self._sync: SessionSync = sync or LocalSync()
+        self._suspect = False  # a commit failed: the next refresh re-reads everything
 
     # ---- start-up --------------------------------------------------------------------------------
 
     async def load(self) -> None:
         """Rebuild patients and sessions from the store; active sessions put their bay back in phase."""
-        for p in await self.store.patients():
-            self.patients[p.id] = p
-        by_session: dict[str, list[SessionEvent]] = {}
-        for e in await self.store.session_events():
-            by_session.setdefault(e.session_id, []).append(e)
-        for sid, events in by_session.items():
-            try:
-                self.sessions[sid] = workflow.rebuild(sid, events)
-            except ValueError:
-                log.exception("session %s could not be rebuilt from the store", sid)
+        await self._changes()  # from here on the feed names what changed after this read
+        await self._read_all()
         for s in self.sessions.values():
             if not s.final and s.bay in self.alarms.states:
                 self._follow(s.bay, s.phase)
         if self.sessions:
             log.info("sessions: %d rebuilt (%d active)", len(self.sessions), len(self.active()))
+
+    async def _read_all(self) -> None:
+        patients = {p.id: p for p in await self.store.patients()}
+        by_session: dict[str, list[SessionEvent]] = {}
+        for e in await self.store.session_events():
+            by_session.setdefault(e.session_id, []).append(e)
+        sessions: dict[str, SessionState] = {}
+        for sid, events in by_session.items():
+            try:
+                sessions[sid] = workflow.rebuild(sid, events)
+            except ValueError:
+                log.exception("session %s could not be rebuilt from the store", sid)
+        self.patients, self.sessions = patients, sessions
+
+    async def _changes(self) -> bool:
+        """Fold in what other instances changed; False if everything had to be re-read."""
+        changes = await self._sync.changes()
+        if self._suspect or not changes.complete:
+            self._suspect = False
+            await self._read_all()
+            self._adopted(self.sessions.values())
+            return False
+        if changes.patients:
+            self.patients = {p.id: p for p in await self.store.patients()}
+        adopted = []
+        for sid in changes.sessions:
+            events = list(await self.store.session_events(session_id=sid))
+            if events:
+                try:
+                    self.sessions[sid] = workflow.rebuild(sid, events)
+                except ValueError:
+                    log.exception("session %s could not be rebuilt from the store", sid)
+                    continue
+                adopted.append(self.sessions[sid])
+        self._adopted(adopted)
+        return True
+
+    def _adopted(self, sessions: Iterable[SessionState]) -> None:
+        """Sessions changed by another instance: an open one drives its bay's phase from now on, so this
+        instance stops following a simulated scenario's phase there. The alarm engine itself heard the change
+        from the instance that made it (its owner is fed through the cluster), so nothing is applied twice."""
+        for s in sessions:
+            if not s.final:
+                self.alarms.phase_source.pop(s.bay, None)
+
+    async def refresh(self) -> None:
+        """See what other instances changed (a no-op with one instance); readers call it before a view."""
+        async with self._lock:
+            await self._changes()
 
     # ---- queries ---------------------------------------------------------------------------------
 
@@ -299,7 +349,8 @@ class SessionService:
 
     async def create_patient(self, new: NewPatient, actor: Actor) -> Patient:
         """Register a patient (identifiers are unique)."""
-        async with self._lock:
+        async with self._lock, self._sync.exclusive("registry"):
+            await self._changes()
             ident = new.identifier.strip()
             if any(p.identifier == ident for p in self.patients.values()):
                 raise Refused("duplicate_identifier", f"A patient with identifier {ident!r} already exists.")
@@ -311,11 +362,13 @@ class SessionService:
             )
             await self._commit([Record(None, p)])
             self.patients[p.id] = p
+            await self._sync.changed(patient=True)
             return p
 
     async def create_session(self, cmd: NewSession, actor: Actor) -> tuple[SessionState, list[SessionEvent]]:
         """Open a session for a patient in a bay (one open session per bay and per patient)."""
-        async with self._lock:
+        async with self._lock, self._sync.exclusive(f"bay:{cmd.bay}", "registry"):
+            await self._changes()
             patient = self.patient(cmd.patient_id)
             if cmd.bay not in self.alarms.states:
                 raise Refused("no_such_bay", f"No bay {cmd.bay!r}.", status=404)
@@ -332,27 +385,37 @@ class SessionService:
             await self._commit([Record(cmd.bay, event)])
             self.sessions[sid] = state
             self._follow(cmd.bay, state.phase)
+            await self._sync.changed(session_id=sid)
             return state, [event]
 
     async def handle(self, session_id: str, cmd: Command, actor: Actor) -> tuple[SessionState, list[SessionEvent]]:
         """Run one command against a session; refused commands and failed commits change nothing."""
         async with self._lock:
-            state = self.get(session_id)
-            patient = self.patient(state.patient_id)
-            ctx = Ctx(
-                now=self.wall(), actor=actor, vitals=self.latest_vitals(state.bay), recovery_min=self.recovery_min
-            )
-            new, events = workflow.handle(state, patient, cmd, ctx)
-            await self._commit([Record(state.bay, e) for e in events])
-            self.sessions[session_id] = new
-            self._after(state, new, events)
-            return new, events
+            if session_id not in self.sessions:
+                await self._changes()
+            bay = self.get(session_id).bay  # a session never changes bay
+            async with self._sync.exclusive(f"bay:{bay}"):
+                await self._changes()
+                return await self._handle(session_id, cmd, actor)
+
+    async def _handle(self, session_id: str, cmd: Command, actor: Actor) -> tuple[SessionState, list[SessionEvent]]:
+        state = self.get(session_id)
+        patient = self.patient(state.patient_id)
+        ctx = Ctx(now=self.wall(), actor=actor, vitals=self.latest_vitals(state.bay), recovery_min=self.recovery_min)
+        new, events = workflow.handle(state, patient, cmd, ctx)
+        await self._commit([Record(state.bay, e) for e in events])
+        self.sessions[session_id] = new
+        self._after(state, new, events)
+        await self._sync.changed(session_id=session_id)
+        return new, events
 
     async def _commit(self, records: list[Record]) -> None:
         try:
             await self.store.append(records)
         except Exception as e:
             log.error("session records could not be stored: %s", e)
+            # e.g. another instance stored this event number first: re-read everything before the next command
+            self._suspect = self._sync.shared
             reason = f"Could not be recorded durably ({e}); nothing was changed."
             raise Refused("store_failed", reason, status=503) from e
 
