@@ -30,13 +30,14 @@ from app.alarms.model import (
     BayAlarmState,
     DeviceConditionInput,
     DeviceStatusInput,
+    LimitsInput,
     Phase,
     PhaseInput,
     ReadingsInput,
     Tick,
 )
+from app.alarms.overrides import LevelOverride, apply_overrides
 from app.hub import Hub
-from app.recording.whatif import LevelOverride, OverrideError, apply_overrides
 from app.store import Record, Store
 from app.wire import AlarmEventOut, AlarmOut, Alarms
 from monitors.base import Item
@@ -129,35 +130,43 @@ class AlarmService:
         #: None: one instance evaluates every bay. Else only the bays the gate says this instance owns.
         self.gate: AlarmGate | None = None
         self._forwarded_phase: dict[str, str] = {}
-        #: Per-patient alarm limits: a physician's changes to the profile's levels for the bay's patient.
-        self.limits: dict[str, tuple[LevelOverride, ...]] = {}
-        self._engines: dict[str, AlarmEngine] = {}
+        #: Engines for per-patient limits (a bay's ``state.limits``), by limits.
+        self._engines: dict[tuple[LevelOverride, ...], AlarmEngine] = {}
 
     def owns(self, bay: str) -> bool:
         """Whether this instance evaluates the bay (always, without a gate)."""
         return self.gate is None or self.gate.owns(bay)
 
     def engine_for(self, bay: str) -> AlarmEngine:
-        """The engine a bay runs: the profile, with the bay's own limits if it has any."""
-        return self._engines.get(bay, self.engine)
+        """The engine a bay runs: the profile, with the patient's own limits if the bay's state has any."""
+        state = self.states.get(bay)
+        return self._engine(state.limits if state is not None else ())
 
-    def set_limits(self, bay: str, overrides: Sequence[LevelOverride], now: datetime | None = None) -> None:
+    def _engine(self, limits: tuple[LevelOverride, ...]) -> AlarmEngine:
+        if not limits:
+            return self.engine
+        engine = self._engines.get(limits)
+        if engine is None:
+            if len(self._engines) >= 64:  # a handful of bays have limits at a time
+                self._engines.clear()
+            engine = self._engines[limits] = AlarmEngine(apply_overrides(self.engine.profile, limits))
+        return engine
+
+    def check_limits(self, overrides: Sequence[LevelOverride]) -> None:
+        """``OverrideError`` naming the first override that does not apply to the active profile."""
+        self._engine(tuple(overrides))
+
+    def set_limits(
+        self, bay: str, overrides: Sequence[LevelOverride], user: str | None = None, now: datetime | None = None
+    ) -> None:
         """Give the bay's patient their own limits (empty: back to the profile's). ``OverrideError`` names an
-        override that does not apply; nothing changes then. Alarms already active are re-evaluated with the
-        new limits on the next input (at most one tick later)."""
+        override that does not apply; nothing changes then. The limits live in the bay's alarm state, so the
+        instance that evaluates the bay (here, or its owner elsewhere) applies them, and a successor that
+        adopts the state keeps them. Alarms already active are re-evaluated with the new limits at once."""
         if bay not in self.states:
             raise KeyError(bay)
-        if self.gate is not None:
-            # several instances: the owner's engine would have to follow, and a successor take the limits
-            # over with the bay; not built yet, so refused rather than half applied
-            raise OverrideError("patient-specific alarm limits are not available with several instances yet")
-        if overrides:
-            self._engines[bay] = AlarmEngine(apply_overrides(self.engine.profile, overrides))
-            self.limits[bay] = tuple(overrides)
-        else:
-            self._engines.pop(bay, None)
-            self.limits.pop(bay, None)
-        self.apply(bay, [Tick()], now)
+        self.check_limits(overrides)
+        self.apply(bay, [LimitsInput(overrides=tuple(overrides), user=user)], now)
 
     def apply(self, bay: str, inputs: Sequence[AlarmInput], now: datetime | None = None) -> list[AlarmEvent]:
         """Evaluate inputs in order for one bay; persist and publish what happened. For a bay another
@@ -172,8 +181,8 @@ class AlarmService:
         at = now or self._now(bay)
         events: list[AlarmEvent] = []
         phase_before = state.phase
-        engine = self.engine_for(bay)
         for inp in inputs:
+            engine = self._engine(inp.overrides if isinstance(inp, LimitsInput) else state.limits)
             state, evs = engine.evaluate(state, inp, at)
             events.extend(evs)
         self.states[bay] = state

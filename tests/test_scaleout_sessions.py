@@ -57,6 +57,22 @@ async def test_a_session_opened_on_one_instance_is_charted_on_the_other(
                 )
             assert (await _ok(await ha.get(f"/api/sessions/{sid}")))["phase"] == "baseline"
 
+            # the patient's own limits, set through B, are applied by A's engine (HR ~80 > 40 at once)
+            def hr_high(m: dict[str, Any]) -> bool:
+                return m["type"] == "alarms" and any(x["rule_id"] == "hr_high" for x in m["active"])
+
+            own = {"overrides": [{"rule_id": "hr_high", "level_index": 0, "value": 40, "delay_s": 1}]}
+            async with Screen(a.url).open() as screen:
+                put = await _ok(await hb.put("/api/bays/bay1/alarm-limits", json=own))
+                assert put["session_id"] == sid and put["overrides"][0]["value"] == 40
+                raised = await screen.wait("HR HIGH under the patient's own limit, raised by A", hr_high)
+                assert (await _ok(await ha.get("/api/bays/bay1/alarm-limits")))["overrides"] == put["overrides"]
+                await _ok(await ha.put("/api/bays/bay1/alarm-limits", json={"overrides": []}))
+                await screen.wait(
+                    "HR HIGH over once the profile's limit is back",
+                    lambda m: m["type"] == "alarms" and not hr_high(m) and m["seq"] > raised["seq"],
+                )
+
             # charting through both instances at once: each decided on the latest state, none lost
             async def chart(http: httpx.AsyncClient, k: int) -> None:
                 await _ok(await http.post(f"/api/sessions/{sid}/chart", json={"item": {"type": "pain", "nrs": k % 11}}))

@@ -58,6 +58,7 @@ from app.alarms.model import (
     DeviceStatusInput,
     EventKind,
     LevelState,
+    LimitsInput,
     Phase,
     PhaseInput,
     ReadingInput,
@@ -567,6 +568,8 @@ class _Step:
         elif isinstance(inp, ReadingsInput):
             for r in inp.readings:
                 self._reading(r)
+        elif isinstance(inp, LimitsInput):
+            s.limits = inp.overrides  # the caller evaluates with the profile these limits apply to
         elif isinstance(inp, ChartInput):
             s.samples[inp.scale.value] = Sample(value=float(inp.value), t=now)
             s.last_update[inp.scale.value] = now

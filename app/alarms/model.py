@@ -68,6 +68,39 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+# --- per-patient limits ---------------------------------------------------------------------------------
+
+
+class LevelOverride(BaseModel):
+    """Change one level of one rule: a limit of its condition and/or its persistence delay.
+
+    ``value`` / ``baseline_delta`` / ``baseline_pct`` set the limit of the level's value condition (and
+    make it that kind of limit); ``param`` picks the condition when the level compares several parameters
+    (e.g. BP HIGH: ``nibp_sys`` or ``nibp_dia``).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    rule_id: str = Field(min_length=1, max_length=64)
+    level_index: int = Field(default=0, ge=0, le=63)
+    param: str | None = Field(default=None, min_length=1, max_length=64)
+    value: float | None = None
+    baseline_delta: float | None = None
+    baseline_pct: float | None = None
+    delay_s: float | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> LevelOverride:
+        limits = [n for n in ("value", "baseline_delta", "baseline_pct") if getattr(self, n) is not None]
+        if len(limits) > 1:
+            raise ValueError(f"give at most one of value, baseline_delta, baseline_pct (got {', '.join(limits)})")
+        if not limits and self.delay_s is None:
+            raise ValueError("nothing to change: give value, baseline_delta, baseline_pct or delay_s")
+        if self.param is not None and not limits:
+            raise ValueError("param picks the limit to change: give value, baseline_delta or baseline_pct with it")
+        return self
+
+
 # --- inputs -------------------------------------------------------------------------------------------
 
 
@@ -190,6 +223,16 @@ class AudioResumeInput(_Frozen):
     user: str = Field(min_length=1)
 
 
+class LimitsInput(_Frozen):
+    """The patient's own limits (a physician's changes to the profile's levels; empty: the profile's). The
+    caller evaluates with a profile that has them applied (app/alarms/overrides.py); the state keeps them,
+    so whoever evaluates the bay next, here or on another instance, uses the same limits."""
+
+    kind: Literal["limits"] = "limits"
+    overrides: tuple[LevelOverride, ...] = ()
+    user: str | None = None
+
+
 class Tick(_Frozen):
     """Nothing happened: advance timers (persistence, staleness, escalation, audio pause) to ``now``."""
 
@@ -207,6 +250,7 @@ AlarmInput = Annotated[
     | AckInput
     | AudioPauseInput
     | AudioResumeInput
+    | LimitsInput
     | Tick,
     Field(discriminator="kind"),
 ]
@@ -351,3 +395,5 @@ class BayAlarmState(BaseModel):
     rules: dict[str, RuleState] = Field(default_factory=dict)
     audio_paused_until: float | None = None
     audio_paused_by: str | None = None
+    #: The patient's own limits in force (``LimitsInput``); empty: the profile's.
+    limits: tuple[LevelOverride, ...] = ()

@@ -9,9 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.alarming import alarm_out, event_out
 from app.alarms.model import AckInput, AudioPauseInput, AudioResumeInput, Phase
+from app.alarms.overrides import LevelOverride
 from app.api.deps import CurrentUser, Svc
-from app.recording.whatif import LevelOverride, OverrideError
+from app.api.sessions import actor as session_actor
 from app.services import Services
+from app.sessions.model import Refused, SetAlarmLimits
 from app.wire import AlarmEventOut, AlarmOut, DeviceOut
 from monitors import parameters
 from monitors.adapters.simulated import Fault, SimulatedAdapter
@@ -254,41 +256,53 @@ async def set_phase(bay: str, body: PhaseRequest, request: Request, user: Curren
 
 
 class AlarmLimits(BaseModel):
-    """A bay's patient-specific alarm limits: changes to levels of the active profile (empty: the profile's)."""
+    """The patient's own alarm limits: changes to levels of the active profile (empty: the profile's)."""
 
     model_config = ConfigDict(extra="forbid")
     overrides: list[LevelOverride] = Field(default_factory=list, max_length=200)
 
 
 class AlarmLimitsOut(AlarmLimits):
-    """The limits in force for a bay."""
+    """The limits in force for a bay: its open session's (none without a session)."""
 
     bay: str
     profile: str
+    session_id: str | None = None
 
 
-def _limits_out(svc: Services, bay: str) -> AlarmLimitsOut:
-    return AlarmLimitsOut(bay=bay, profile=svc.alarms.engine.profile.id, overrides=list(svc.alarms.limits.get(bay, ())))
+async def _limits_out(svc: Services, bay: str) -> AlarmLimitsOut:
+    session = None
+    if svc.sessions is not None:
+        await svc.sessions.refresh()  # set through another instance, perhaps
+        session = svc.sessions.active_for_bay(bay)
+    return AlarmLimitsOut(
+        bay=bay,
+        profile=svc.alarms.engine.profile.id,
+        session_id=session.id if session is not None else None,
+        overrides=list(session.limits) if session is not None else [],
+    )
 
 
 @router.get("/api/bays/{bay}/alarm-limits")
 async def alarm_limits(bay: str, user: CurrentUser, svc: Svc) -> AlarmLimitsOut:
     """The bay's patient-specific alarm limits (none: the profile's cited defaults)."""
     _bay_or_404(svc, bay)
-    return _limits_out(svc, bay)
+    return await _limits_out(svc, bay)
 
 
 @router.put("/api/bays/{bay}/alarm-limits")
 async def set_alarm_limits(
     bay: str, body: AlarmLimits, request: Request, user: CurrentUser, svc: Svc
 ) -> AlarmLimitsOut:
-    """Set the patient-specific limits of the bay (physician); 422 names an override that does not apply.
-    They replace the previous ones and hold until changed or cleared (an empty list)."""
+    """Set the patient's own limits for the bay's open session (physician); 422 names an override that does
+    not apply, 409 says there is no open session. They are part of the session's record, replace the previous
+    ones and hold until changed, cleared (an empty list) or the session ends; with several instances the
+    bay's alarm owner applies them wherever the request arrived."""
     _bay_or_404(svc, bay)
-    before = _limits_out(svc, bay)
+    before = await _limits_out(svc, bay)
     request.state.audit_before = before.model_dump(mode="json", include={"overrides"})
-    try:
-        svc.alarms.set_limits(bay, body.overrides)
-    except OverrideError as e:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(e)) from None
-    return _limits_out(svc, bay)
+    if svc.sessions is None or before.session_id is None:
+        reason = f"No open session in {bay}: a patient's own alarm limits belong to their session."
+        raise Refused("no_open_session", reason, status=409)
+    await svc.sessions.handle(before.session_id, SetAlarmLimits(overrides=tuple(body.overrides)), session_actor(user))
+    return await _limits_out(svc, bay)

@@ -22,16 +22,14 @@ from importlib import resources
 
 from fastapi import APIRouter, Query
 
+from app.alarms.overrides import LevelOverride, OverrideError, apply_overrides
 from app.alarms.profile import Profile, ProfileError, load_profile
 from app.api.deps import Svc
 from app.recording.load import load_recording
 from app.recording.whatif import (
-    LevelOverride,
-    OverrideError,
     ProfileOut,
     WhatIfRequest,
     WhatIfResult,
-    apply_overrides,
     profile_view,
     what_if,
 )

@@ -32,17 +32,18 @@ import io
 import json
 import math
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 from fhir.resources.R4B.bundle import Bundle
 
-from app.alarms.model import AlarmEvent
+from app.alarms.model import AlarmEvent, LevelOverride
 from app.recording.model import SessionRecording
 from app.sessions import dosing
 from app.sessions.model import (
+    AlarmLimitsSet,
     AssessmentItem,
     BaselineRecorded,
     ChartEntry,
@@ -56,6 +57,7 @@ from app.sessions.model import (
     RetractionItem,
     SedationItem,
     SessionCreated,
+    SessionEvent,
     SideEffectsItem,
     Vitals,
 )
@@ -189,10 +191,29 @@ def describe_pump(e: PumpEvent, weight_kg: float | None) -> str:
     return f"{e.action.value} {_fmt(e.mg_per_h, 1)} mg/h{per_kg}{ml}"
 
 
-def describe_event(
-    e: SessionCreated | PhaseChanged | BaselineRecorded | PumpEvent | ChartEntry, rec: SessionRecording
-) -> str:
+def describe_limits(overrides: Sequence[LevelOverride]) -> str:
+    """The patient's own alarm limits in words."""
+    if not overrides:
+        return "alarm limits back to the profile's defaults"
+    parts = []
+    for o in overrides:
+        what = []
+        if o.value is not None:
+            what.append(f"{o.param + ' ' if o.param else ''}limit {_fmt(o.value, 1)}")
+        if o.baseline_delta is not None:
+            what.append(f"{o.param + ' ' if o.param else ''}baseline {o.baseline_delta:+g}")
+        if o.baseline_pct is not None:
+            what.append(f"{o.param + ' ' if o.param else ''}baseline {o.baseline_pct:+g} %")
+        if o.delay_s is not None:
+            what.append(f"delay {_fmt(o.delay_s, 0)} s")
+        parts.append(f"{o.rule_id} level {o.level_index}: {', '.join(what)}")
+    return "patient's own alarm limits: " + "; ".join(parts)
+
+
+def describe_event(e: SessionEvent, rec: SessionRecording) -> str:
     """One line for any session event."""
+    if isinstance(e, AlarmLimitsSet):
+        return describe_limits(e.overrides)
     if isinstance(e, ChartEntry):
         return describe_item(e.item, e.corrects)
     if isinstance(e, PumpEvent):

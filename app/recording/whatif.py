@@ -30,7 +30,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.alarms.engine import AlarmEngine
 from app.alarms.model import (
@@ -48,21 +48,18 @@ from app.alarms.model import (
     Tick,
     to_datetime,
 )
+from app.alarms.overrides import LevelOverride, value_leaves
 from app.alarms.profile import (
     AgeCond,
     AllCond,
-    AnyCond,
     Condition,
     DeviceCond,
     InvalidCond,
     LinkCond,
     Profile,
-    ProfileError,
     RuleRef,
     ValueCond,
-    leaves,
     param_label,
-    parse_profile,
     rank,
 )
 from app.recording.model import SessionRecording
@@ -92,34 +89,6 @@ class _Out(BaseModel):
 # ---- threshold overrides -------------------------------------------------------------------------------
 
 
-class LevelOverride(_In):
-    """Change one level of one rule: a limit of its condition and/or its persistence delay.
-
-    ``value`` / ``baseline_delta`` / ``baseline_pct`` set the limit of the level's value condition (and
-    make it that kind of limit); ``param`` picks the condition when the level compares several parameters
-    (e.g. BP HIGH: ``nibp_sys`` or ``nibp_dia``).
-    """
-
-    rule_id: str = Field(min_length=1, max_length=64)
-    level_index: int = Field(default=0, ge=0, le=63)
-    param: str | None = Field(default=None, min_length=1, max_length=64)
-    value: float | None = None
-    baseline_delta: float | None = None
-    baseline_pct: float | None = None
-    delay_s: float | None = None
-
-    @model_validator(mode="after")
-    def _check(self) -> LevelOverride:
-        limits = [n for n in ("value", "baseline_delta", "baseline_pct") if getattr(self, n) is not None]
-        if len(limits) > 1:
-            raise ValueError(f"give at most one of value, baseline_delta, baseline_pct (got {', '.join(limits)})")
-        if not limits and self.delay_s is None:
-            raise ValueError("nothing to change: give value, baseline_delta, baseline_pct or delay_s")
-        if self.param is not None and not limits:
-            raise ValueError("param picks the limit to change: give value, baseline_delta or baseline_pct with it")
-        return self
-
-
 class WhatIfRequest(_In):
     """A what-if run: a profile (default: the server's) and threshold changes applied to a copy of it."""
 
@@ -127,77 +96,6 @@ class WhatIfRequest(_In):
         default=None, max_length=200, description="Profile name (app/alarms/profiles/); default the active one"
     )
     overrides: list[LevelOverride] = Field(default_factory=list, max_length=200)
-
-
-class OverrideError(ValueError):
-    """An override names an unknown rule, level or limit, or makes the profile invalid."""
-
-
-def _value_leaves(c: Condition) -> list[ValueCond]:
-    return [leaf for leaf in leaves(c) if isinstance(leaf, ValueCond)]
-
-
-def _replace_leaf(c: Condition, target: ValueCond, new: ValueCond) -> Condition:
-    """The condition tree with ``target`` (by identity) replaced by ``new``."""
-    if c is target:
-        return new
-    if isinstance(c, AllCond):
-        return c.model_copy(update={"all": tuple(_replace_leaf(x, target, new) for x in c.all)})
-    if isinstance(c, AnyCond):
-        return c.model_copy(update={"any": tuple(_replace_leaf(x, target, new) for x in c.any)})
-    return c
-
-
-def apply_overrides(profile: Profile, overrides: Sequence[LevelOverride]) -> Profile:
-    """A copy of ``profile`` with the overrides applied, validated as a profile file is.
-
-    ``OverrideError`` names the rule, level and field of the first override that does not apply.
-    """
-    if not overrides:
-        return profile
-    rules = {r.id: r for r in profile.rules}
-    for o in overrides:
-        rule = rules.get(o.rule_id)
-        if rule is None:
-            raise OverrideError(f"unknown rule {o.rule_id!r} in profile {profile.id!r}")
-        where = f"rule {o.rule_id!r} level {o.level_index}"
-        if o.level_index >= len(rule.levels):
-            raise OverrideError(
-                f"{where}: the rule has {len(rule.levels)} level(s) (level_index 0..{len(rule.levels) - 1})"
-            )
-        lvl = rule.levels[o.level_index]
-        update: dict[str, object] = {}
-        if o.delay_s is not None:
-            update["delay_s"] = o.delay_s
-        kind = next((n for n in ("value", "baseline_delta", "baseline_pct") if getattr(o, n) is not None), None)
-        if kind is not None:
-            shown = [leaf for leaf in _value_leaves(lvl.when) if leaf.describe]
-            if not shown:
-                raise OverrideError(
-                    f"{where}: field {kind}: this level has no value limit (its condition is not a threshold)"
-                )
-            targets = shown if o.param is None else [leaf for leaf in shown if leaf.param == o.param]
-            params = sorted({leaf.param for leaf in shown})
-            if not targets:
-                raise OverrideError(
-                    f"{where}: field param: {o.param!r} is not compared by this level (one of {params})"
-                )
-            if len(targets) > 1:
-                raise OverrideError(f"{where}: field param: the level compares {params}; say which limit to change")
-            target = targets[0]
-            new_leaf = target.model_copy(
-                update={"value": None, "baseline_delta": None, "baseline_pct": None, kind: getattr(o, kind)}
-            )
-            update["when"] = _replace_leaf(lvl.when, target, new_leaf)
-        levels = list(rule.levels)
-        levels[o.level_index] = lvl.model_copy(update=update)
-        rules[o.rule_id] = rule.model_copy(update={"levels": tuple(levels)})
-    changed = profile.model_copy(update={"rules": tuple(rules[r.id] for r in profile.rules)})
-    try:
-        # model_copy does not validate: run the copy through the profile's own validators.
-        return parse_profile(changed.model_dump(), profile.id)
-    except ProfileError as e:
-        raise OverrideError(str(e)) from None
 
 
 # ---- profile description (for a UI offering the overrides) ---------------------------------------------
@@ -302,7 +200,7 @@ def profile_view(profile: Profile, available: Iterable[str] = ()) -> ProfileOut:
                     baseline_pct=leaf.baseline_pct,
                     hysteresis=leaf.hysteresis,
                 )
-                for leaf in _value_leaves(lvl.when)
+                for leaf in value_leaves(lvl.when)
                 if leaf.describe
             ]
             levels.append(

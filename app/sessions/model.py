@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.alarms.model import Phase
+from app.alarms.model import LevelOverride, Phase
 from monitors.models import AwareDatetime
 
 
@@ -313,7 +313,14 @@ class ChartCommand(_Frozen):
     corrects: int | None = Field(default=None, ge=0)
 
 
-Command = NewSession | Transition | RecordBaseline | PumpCommand | ChartCommand
+class SetAlarmLimits(_Frozen):
+    """The patient's own alarm limits for this session (a physician's changes to the profile's levels; empty:
+    back to the profile's cited defaults). They end with the session."""
+
+    overrides: tuple[LevelOverride, ...] = Field(default=(), max_length=200)
+
+
+Command = NewSession | Transition | RecordBaseline | PumpCommand | ChartCommand | SetAlarmLimits
 
 
 # ---- events (the append-only record) ---------------------------------------------------------------------
@@ -384,8 +391,15 @@ class ChartEntry(_Event):
     corrects: int | None = None
 
 
+class AlarmLimitsSet(_Event):
+    """A physician set the patient's own alarm limits (replacing earlier ones; empty: the profile's)."""
+
+    kind: Literal["limits"] = "limits"
+    overrides: tuple[LevelOverride, ...] = ()
+
+
 SessionEvent = Annotated[
-    SessionCreated | PhaseChanged | BaselineRecorded | PumpEvent | ChartEntry,
+    SessionCreated | PhaseChanged | BaselineRecorded | PumpEvent | ChartEntry | AlarmLimitsSet,
     Field(discriminator="kind"),
 ]
 

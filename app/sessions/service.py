@@ -24,11 +24,13 @@ from statistics import median
 from pydantic import BaseModel, ConfigDict
 
 from app.alarming import AlarmService
-from app.alarms.model import AlarmInput, BaselineInput, ChartInput, Phase, Scale
+from app.alarms.model import AlarmInput, BaselineInput, ChartInput, LimitsInput, Phase, Scale
+from app.alarms.overrides import OverrideError
 from app.hub import Hub
 from app.sessions import dosing, workflow
 from app.sessions.model import (
     Actor,
+    AlarmLimitsSet,
     BaselineRecorded,
     ChartEntry,
     Command,
@@ -45,6 +47,7 @@ from app.sessions.model import (
     SedationItem,
     SessionCreated,
     SessionEvent,
+    SetAlarmLimits,
     SideEffectsItem,
     Vitals,
     monitor_vitals,
@@ -238,6 +241,8 @@ class SessionService:
         for s in self.sessions.values():
             if not s.final and s.bay in self.alarms.states:
                 self._follow(s.bay, s.phase)
+                if s.limits:  # the patient's own alarm limits hold across a restart
+                    self.alarms.apply(s.bay, [LimitsInput(overrides=s.limits)])
         if self.sessions:
             log.info("sessions: %d rebuilt (%d active)", len(self.sessions), len(self.active()))
 
@@ -399,6 +404,11 @@ class SessionService:
                 return await self._handle(session_id, cmd, actor)
 
     async def _handle(self, session_id: str, cmd: Command, actor: Actor) -> tuple[SessionState, list[SessionEvent]]:
+        if isinstance(cmd, SetAlarmLimits):
+            try:
+                self.alarms.check_limits(cmd.overrides)
+            except OverrideError as e:
+                raise Refused("invalid_limits", str(e), status=422) from None
         state = self.get(session_id)
         patient = self.patient(state.patient_id)
         ctx = Ctx(now=self.wall(), actor=actor, vitals=self.latest_vitals(state.bay), recovery_min=self.recovery_min)
@@ -433,6 +443,10 @@ class SessionService:
         for e in events:
             if isinstance(e, PhaseChanged):
                 self._follow(bay, e.to_phase)
+                if after.final and before.limits:  # the next patient in the bay gets the profile's limits
+                    inputs.append(LimitsInput(overrides=(), user=e.user))
+            elif isinstance(e, AlarmLimitsSet):
+                inputs.append(LimitsInput(overrides=e.overrides, user=e.user))
             elif isinstance(e, BaselineRecorded):
                 for key, param in (("sbp", "nibp_sys"), ("dbp", "nibp_dia"), ("hr", "hr"), ("spo2", "spo2")):
                     value = getattr(e.vitals, key)

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TypedDict
 
-from app.alarms.model import Phase
+from app.alarms.model import LevelOverride, Phase
 from app.sessions import dosing
 from app.sessions.model import (
     Actor,
+    AlarmLimitsSet,
     AssessmentItem,
     BaselineRecorded,
     ChartCommand,
@@ -45,6 +46,7 @@ from app.sessions.model import (
     SedationItem,
     SessionCreated,
     SessionEvent,
+    SetAlarmLimits,
     SideEffectsItem,
     Transition,
     Vitals,
@@ -124,6 +126,7 @@ class SessionState:
     pump: tuple[PumpEvent, ...] = ()
     chart: tuple[ChartEntry, ...] = ()
     superseded: dict[int, int] = field(default_factory=dict)  # corrected seq -> correcting seq
+    limits: tuple[LevelOverride, ...] = ()  # the patient's own alarm limits (empty: the profile's)
 
     @property
     def next_seq(self) -> int:
@@ -187,6 +190,8 @@ def evolve(state: SessionState, event: SessionEvent) -> SessionState:
         return replace(s, baseline=event.vitals, weight_kg=event.weight_kg, plan=_calc(s.plan_input, event.weight_kg))
     if isinstance(event, PumpEvent):
         return replace(s, pump=(*s.pump, event))
+    if isinstance(event, AlarmLimitsSet):
+        return replace(s, limits=event.overrides)
     superseded = dict(s.superseded)
     if event.corrects is not None:
         superseded[event.corrects] = event.seq
@@ -273,6 +278,10 @@ def decide(state: SessionState, patient: Patient, cmd: Command, ctx: Ctx) -> lis
         raise Refused("session_closed", f"The session is {state.phase.value}: only chart entries can be added.")
     if isinstance(cmd, Transition):
         return _transition(state, patient, cmd, ctx)
+    if isinstance(cmd, SetAlarmLimits):
+        if not ctx.actor.physician:
+            raise Refused("physician_only", "Only a physician may set a patient's own alarm limits.", status=403)
+        return [AlarmLimitsSet(**_base(state, ctx), overrides=cmd.overrides)]
     if isinstance(cmd, RecordBaseline):
         if state.phase not in (Phase.PLANNED, Phase.BASELINE, Phase.PREMEDICATION):
             raise Refused("baseline_too_late", "The baseline can only be recorded before the infusion starts.")

@@ -16,11 +16,19 @@ from typing import Protocol
 from app.alarms.model import AlarmEvent
 from app.recording.model import WaveSegment
 from app.security.model import AuditEvent, LoginSession, UserAccount
-from app.sessions.model import BaselineRecorded, ChartEntry, Patient, PhaseChanged, PumpEvent, SessionCreated
+from app.sessions.model import (
+    AlarmLimitsSet,
+    BaselineRecorded,
+    ChartEntry,
+    Patient,
+    PhaseChanged,
+    PumpEvent,
+    SessionCreated,
+)
 from monitors.models import DeviceAlarm, DeviceStatus, RawMessage, Reading
 
 #: Session events as stored (``app.sessions.model.SessionEvent`` without the discriminator annotation).
-StoredSessionEvent = SessionCreated | PhaseChanged | BaselineRecorded | PumpEvent | ChartEntry
+StoredSessionEvent = SessionCreated | PhaseChanged | BaselineRecorded | PumpEvent | ChartEntry | AlarmLimitsSet
 
 
 @dataclass(frozen=True, slots=True)

@@ -312,3 +312,24 @@ def test_engine_class_binds_a_profile() -> None:
     s = eng.new_state()
     s, evs = eng.evaluate(s, ReadingInput(param="spo2", value=97), T0)
     assert evs == [] and s.samples["spo2"].value == 97
+
+
+def test_a_patients_own_limits_travel_in_the_state() -> None:
+    """``LimitsInput`` keeps the limits in the bay's state (which an owner saves and a successor adopts as JSON);
+    the caller evaluates with the profile they apply to (app/alarming.py)."""
+    from app.alarms.model import BayAlarmState, LevelOverride, LimitsInput
+    from app.alarms.overrides import OverrideError, apply_overrides
+
+    profile = load_profile()
+    own = (LevelOverride(rule_id="hr_high", level_index=0, value=40, delay_s=1),)
+    state, events = evaluate(profile, new_state(profile), LimitsInput(overrides=own, user="phil"), T0)
+    assert state.limits == own and events == []
+    assert BayAlarmState.model_validate_json(state.model_dump_json()).limits == own
+    changed = apply_overrides(profile, own)
+    assert changed.id == profile.id, "a state evaluates with the changed profile as with the original"
+    s, _ = run(every("phase baseline | hr=80", 1, 6), profile=changed, state=state)  # no rules run while planned
+    assert "hr_high" in {a.rule_id for a in active_alarms(s)}
+    cleared, _ = evaluate(profile, s, LimitsInput(overrides=()), T0 + timedelta(seconds=7))
+    assert cleared.limits == ()
+    with pytest.raises(OverrideError):
+        apply_overrides(profile, (LevelOverride(rule_id="no_such_rule", value=1),))

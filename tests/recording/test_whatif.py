@@ -19,15 +19,13 @@ import pytest
 from pydantic import ValidationError
 
 from app.alarms.model import AlarmEvent, ChartInput, EventKind, Phase, PhaseInput
+from app.alarms.overrides import LevelOverride, OverrideError, apply_overrides
 from app.alarms.profile import AnyCond, ValueCond, load_profile
 from app.recording.model import SessionRecording
 from app.recording.whatif import (
-    LevelOverride,
     MatchRow,
-    OverrideError,
     WhatIfRequest,
     WhatIfResult,
-    apply_overrides,
     clock_basis,
     occurrences,
     profile_view,

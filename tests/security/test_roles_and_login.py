@@ -240,12 +240,24 @@ async def test_a_physician_sets_a_patients_alarm_limits_a_nurse_may_not_and_the_
     clinic: Clinic,
 ) -> None:
     change = {"overrides": [{"rule_id": "hr_high", "level_index": 0, "value": 140}]}
+    doc = clinic.bearer(Role.PHYSICIAN)
     async with httpx.AsyncClient(base_url=clinic.srv.http) as http:
+        none = await http.put("/api/bays/bay1/alarm-limits", json=change, headers=doc)
+        assert none.status_code == 409 and none.json()["detail"]["code"] == "no_open_session"
+        patient = {"identifier": "LIM-1", "name": "Lim Its", "birth_date": "1970-01-01", "weight_kg": 70}
+        pid = (await http.post("/api/patients", json=patient, headers=doc)).json()["id"]
+        plan = {"dose_mg_per_kg": 0.5, "duration_min": 40, "concentration_mg_per_ml": 1}
+        opened = await http.post("/api/sessions", json={"patient_id": pid, "bay": "bay1", "plan": plan}, headers=doc)
+        sid = opened.json()["session"]["id"]
         refused = await http.put("/api/bays/bay1/alarm-limits", json=change, headers=clinic.bearer(Role.NURSE))
         assert refused.status_code == 403
-        r = await http.put("/api/bays/bay1/alarm-limits", json=change, headers=clinic.bearer(Role.PHYSICIAN))
+        r = await http.put("/api/bays/bay1/alarm-limits", json=change, headers=doc)
         assert r.status_code == 200, r.text
-        assert r.json()["overrides"][0]["value"] == 140
+        assert r.json()["overrides"][0]["value"] == 140 and r.json()["session_id"] == sid
+        alarms = clinic.srv.services.alarms
+        assert alarms.engine_for("bay1") is not alarms.engine and alarms.states["bay1"].limits[0].value == 140
+        events = (await http.get(f"/api/sessions/{sid}/events", headers=doc)).json()
+        assert events[-1]["kind"] == "limits" and events[-1]["user"] == "phil", "part of the session's record"
         seen = await http.get("/api/bays/bay1/alarm-limits", headers=clinic.bearer(Role.NURSE))
         assert seen.status_code == 200 and seen.json()["overrides"] == r.json()["overrides"]
         bad = {"overrides": [{"rule_id": "no_such_rule", "value": 1}]}
@@ -255,11 +267,17 @@ async def test_a_physician_sets_a_patients_alarm_limits_a_nurse_may_not_and_the_
             "/api/bays/bay1/alarm-limits", json={"overrides": []}, headers=clinic.bearer(Role.PHYSICIAN)
         )
         assert cleared.status_code == 200 and cleared.json()["overrides"] == []
-    engine = clinic.srv.services.alarms.engine_for("bay1")
-    assert engine is clinic.srv.services.alarms.engine  # back to the profile
+        assert alarms.engine_for("bay1") is alarms.engine  # back to the profile
+        again = await http.put("/api/bays/bay1/alarm-limits", json=change, headers=doc)
+        assert again.status_code == 200
+        ended = {"to": "aborted", "reason": "test"}
+        assert (await http.post(f"/api/sessions/{sid}/transition", json=ended, headers=doc)).status_code == 200
+        assert alarms.engine_for("bay1") is alarms.engine, "the next patient in the bay gets the profile's limits"
+        after = await http.get("/api/bays/bay1/alarm-limits", headers=doc)
+        assert after.json()["overrides"] == [] and after.json()["session_id"] is None
     events = [e for e in await clinic.srv.services.store.audit_events(bay="bay1") if e.action == "alarm.limits"]
     outcomes = sorted(e.outcome for e in events)
-    assert outcomes == ["ok", "ok", "refused", "refused"]
+    assert outcomes == ["ok", "ok", "ok", "refused", "refused", "refused"]
     first = min((e for e in events if e.outcome == "ok"), key=lambda e: e.t)
     assert first.user == "phil" and first.before == {"overrides": []}
     assert first.after is not None and first.after["overrides"][0]["value"] == 140

@@ -133,6 +133,9 @@ async def test_session_over_http_drives_the_alarm_engine_and_survives_a_restart(
             await post("transition", {"to": "ready_for_discharge"}), 409, "discharge_criteria_unmet"
         )
         assert "recovery_time" in detail["reason"]
+        own = {"overrides": [{"rule_id": "spo2_low", "level_index": 0, "delay_s": 20}]}
+        limits = await _ok(await http.put("/api/bays/bay1/alarm-limits", json=own))
+        assert limits["session_id"] == sid and alarms.states["bay1"].limits[0].delay_s == 20
         n = await events()
         await srv.services.store.flush()
 
@@ -144,6 +147,8 @@ async def test_session_over_http_drives_the_alarm_engine_and_survives_a_restart(
         assert "bay1" not in srv.services.alarms.phase_source
         assert phase(srv, "bay1") is Phase.RECOVERY
         assert "bay2" in srv.services.alarms.phase_source
+        kept = await _ok(await http.get("/api/bays/bay1/alarm-limits"))  # the patient's own limits hold
+        assert kept["overrides"] == limits["overrides"] and srv.services.alarms.states["bay1"].limits[0].delay_s == 20
         assert (await _ok(await http.get(f"/api/patients/{pid}")))["identifier"] == "MRN-0042"
         history = await _ok(await http.get(f"/api/patients/{pid}/history"))
         (row,) = history["sessions"]
@@ -152,6 +157,7 @@ async def test_session_over_http_drives_the_alarm_engine_and_survives_a_restart(
         assert row["lowest_rass"] == -1 and row["medications"] == ["ondansetron 4 mg"]
         await _ok(await http.post(f"/api/sessions/{sid}/transition", json={"to": "aborted", "reason": "test"}))
         assert phase(srv, "bay1") is Phase.ABORTED
+        assert srv.services.alarms.states["bay1"].limits == (), "they end with the session"
         listed = await _ok(await http.get("/api/sessions", params={"active": "false"}))
         assert [x["id"] for x in listed] == [sid]
 
