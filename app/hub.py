@@ -30,7 +30,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypedDict
 
 from app.live import UNASSIGNED, LiveState
 from app.wire import Alarms, DeviceAlarmMsg, Heartbeat, Hello, ResumePoint, Snapshot, Status, Vitals, Wave
@@ -276,6 +276,16 @@ class HubStats:
     reliable_by_bay: dict[str, dict[str, int]] = field(default_factory=dict)
     #: Counters of clients that have gone (``client_totals`` adds the connected ones).
     gone: ClientStats = field(default_factory=ClientStats)
+
+
+class HubBudgets(TypedDict):
+    """A live hub's replay ring and client budgets (``Settings``), the same for either hub implementation."""
+
+    ring_size: int
+    max_pending: int
+    max_waves: int
+    stale_after_s: float
+    offline_after_s: float
 
 
 class InProcessHub:

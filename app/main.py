@@ -34,7 +34,7 @@ from app.api.deps import SESSION_COOKIE, current_user
 from app.config import SerialMonitor, Settings, SimulatedMonitor
 from app.decimate import Decimator
 from app.devices import build_adapter, scenario_phase
-from app.hub import InProcessHub
+from app.hub import HubBudgets, InProcessHub
 from app.ingest import Pipeline, Supervisor
 from app.live import LiveState
 from app.recording.chunker import WaveChunker
@@ -94,6 +94,17 @@ def build_store(settings: Settings) -> SQLiteStore | PostgresStore:
     return SQLiteStore(settings.db_path, gather_s=settings.store_gather_s, synchronous=settings.store_synchronous)
 
 
+def hub_budgets(settings: Settings) -> HubBudgets:
+    """The live hub's ring and client budgets from the settings (either hub)."""
+    return HubBudgets(
+        ring_size=settings.hub_replay_buffer,
+        max_pending=settings.client_queue_max,
+        max_waves=settings.client_wave_max,
+        stale_after_s=settings.stale_after_s,
+        offline_after_s=settings.offline_after_s,
+    )
+
+
 class Cluster:
     """The scale-out parts of one instance (hub = "redis"): the clinic-stream hub and the alarm leases."""
 
@@ -110,11 +121,7 @@ class Cluster:
             bays=[(b.id, b.label) for b in settings.bays],
             backoff_initial_s=settings.backoff_initial_s,
             backoff_max_s=settings.backoff_max_s,
-            ring_size=settings.hub_replay_buffer,
-            max_pending=settings.client_queue_max,
-            max_waves=settings.client_wave_max,
-            stale_after_s=settings.stale_after_s,
-            offline_after_s=settings.offline_after_s,
+            **hub_budgets(settings),
         )
         self.ownership: AlarmOwnership | None = None
         from app.scale.session_sync import RedisSessionSync
@@ -182,14 +189,7 @@ def create_app(settings: Settings) -> FastAPI:
                 raise
             hub = cluster.hub
         else:
-            hub = InProcessHub(
-                live,
-                ring_size=settings.hub_replay_buffer,
-                max_pending=settings.client_queue_max,
-                max_waves=settings.client_wave_max,
-                stale_after_s=settings.stale_after_s,
-                offline_after_s=settings.offline_after_s,
-            )
+            hub = InProcessHub(live, **hub_budgets(settings))
         alarms = AlarmService(
             AlarmEngine(load_profile(settings.alarm_profile)), (b.id for b in settings.bays), hub, store
         )
