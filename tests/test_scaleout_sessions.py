@@ -1,4 +1,4 @@
-"""Sessions with two real instances (subprocesses, port 0) on one PostgreSQL schema and one Redis cluster name.
+"""Sessions and logins with two real instances (subprocesses, port 0) on one PostgreSQL schema and one Redis cluster name.
 
 A patient registered and a session opened through one instance are seen through the other at once; charting
 and phase changes made through either are decided on the latest state (never two events with one number,
@@ -15,8 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import VigilProcess, start
 from tests.store_backends import PgSchema
-from tests.test_scaleout import Screen, _instances, _sim, cluster
+from tests.test_scaleout import Screen, _env, _instances, _sim, _stop_all, cluster
 
 __all__ = ["cluster"]  # the fixture, imported for pytest
 
@@ -172,3 +173,27 @@ async def test_the_session_feed_and_lock_against_real_redis(cluster: str) -> Non
         await c.changed(session_id="s5")  # best effort: does not raise
     finally:
         await gone.aclose()
+
+
+@pytest.mark.timeout(120)
+async def test_failed_logins_are_counted_across_instances(
+    tmp_path: Path, cluster: str, postgres_schema: PgSchema
+) -> None:
+    """Guesses spread over the instances are counted together (from the shared audit trail): five wrong
+    passwords, alternating between A and B, and the next attempt is refused on both."""
+    procs: list[VigilProcess] = []
+    try:
+        for name, first in (("a", "true"), ("b", "false")):  # one first-start admin for the clinic
+            env = {**_env(name, cluster, postgres_schema, []), "VIGIL_AUTH": "required", "VIGIL_BOOTSTRAP_ADMIN": first}
+            procs.append(start(["serve"], tmp_path, env=env))
+        a, b = procs
+        async with httpx.AsyncClient(base_url=a.url) as ha, httpx.AsyncClient(base_url=b.url) as hb:
+            guess = {"username": "admin", "password": "not the password"}
+            for k in range(5):
+                r = await (ha if k % 2 else hb).post("/api/login", json=guess)
+                assert r.status_code == 401, r.text
+            for http in (ha, hb):
+                limited = await http.post("/api/login", json=guess)
+                assert limited.status_code == 429 and int(limited.headers["retry-after"]) > 0
+    finally:
+        _stop_all(procs)

@@ -9,9 +9,11 @@ CSRF: state-changing requests authenticated by the cookie must carry ``X-CSRF-To
 session token that the login response also sets in a cookie readable by the page's script (double submit
 bound to the session). Bearer requests carry no ambient authority and need no CSRF token.
 
-Rate limiting (per instance): after ``MAX_FAILURES`` failed logins for one username from one address within
-``WINDOW_S``, or ``MAX_FAILURES_PER_SOURCE`` from one address for any usernames, further attempts are refused
-with 429 until the window has passed. Failed and refused attempts are audited.
+Rate limiting: after ``MAX_FAILURES`` failed logins for one username from one address within ``WINDOW_S``
+(since that user's last successful login from there), or ``MAX_FAILURES_PER_SOURCE`` from one address for any
+usernames, further attempts are refused with 429 until the window has passed. Failed and refused attempts are
+audited, and the failures are counted from that audit trail in the store, so several instances sharing one
+store count them together: an attacker gains nothing by spreading guesses over the instances.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import hmac
 import logging
 import secrets
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -111,8 +112,6 @@ class AuthService:
         self._accounts: dict[str, UserAccount] = {}
         self._loaded_at = float("-inf")
         self._cache: dict[str, tuple[float, LoginSession]] = {}
-        self._failures: dict[tuple[str, str], deque[float]] = {}
-        self._source_failures: dict[str, deque[float]] = {}
 
     # ---- accounts ------------------------------------------------------------------------------
 
@@ -236,29 +235,30 @@ class AuthService:
 
     # ---- login ---------------------------------------------------------------------------------
 
-    def _limited(self, username: str, source: str) -> float | None:
-        """Seconds until another attempt is allowed, or None."""
-        now = self._mono()
-        for q, limit in (
-            (self._failures.get((username, source)), MAX_FAILURES),
-            (self._source_failures.get(source), MAX_FAILURES_PER_SOURCE),
-        ):
-            if q is None:
+    async def _limited(self, username: str, source: str) -> float | None:
+        """Seconds until another attempt is allowed, or None (failures counted from the audit trail)."""
+        now = self.wall()
+        events = await self.store.audit_events(since=now - timedelta(seconds=WINDOW_S), limit=10_000)
+        mine: list[datetime] = []  # newest first, as the trail answers
+        theirs: list[datetime] = []
+        reset = False
+        for e in events:
+            if e.action != "login" or e.source != source:
                 continue
-            while q and now - q[0] > WINDOW_S:
-                q.popleft()
-            if len(q) >= limit:
-                return WINDOW_S - (now - q[0])
+            if e.user == username and e.outcome == "ok":
+                reset = True  # a successful login ends the user's count (not the address's)
+            elif e.outcome == "failed":
+                theirs.append(e.t)
+                if e.user == username and not reset:
+                    mine.append(e.t)
+        for failures, limit in ((mine, MAX_FAILURES), (theirs, MAX_FAILURES_PER_SOURCE)):
+            if len(failures) >= limit:  # allowed again once the limit-th newest failure leaves the window
+                return max(1.0, WINDOW_S - (now - failures[limit - 1]).total_seconds())
         return None
-
-    def _failed(self, username: str, source: str) -> None:
-        now = self._mono()
-        self._failures.setdefault((username, source), deque()).append(now)
-        self._source_failures.setdefault(source, deque()).append(now)
 
     async def login(self, username: str, password: str, source: str) -> tuple[str, User]:
         """Check the credentials; a new session token and the user, or LoginRefused."""
-        wait = self._limited(username, source)
+        wait = await self._limited(username, source)
         if wait is not None:
             await self.audit(username, "login", source=source, outcome="refused", after={"reason": "rate limited"})
             raise LoginRefused(429, "too many failed logins; try again later", retry_after_s=wait)
@@ -271,10 +271,8 @@ class AuthService:
             account = self._accounts.get(username)
             ok = passwords.verify(account.password_hash if account else None, password)
         if account is None or not ok or account.disabled:
-            self._failed(username, source)
             await self.audit(username, "login", source=source, outcome="failed")
             raise LoginRefused(401, "unknown user or wrong password")
-        self._failures.pop((username, source), None)
         token = secrets.token_urlsafe(32)
         now = self.wall()
         session = LoginSession(
