@@ -23,7 +23,7 @@ async def ensure_demo_session(store: Store, db_path: str) -> None:
     """Record a finished demo session in a child process unless one exists; logs when it is ready."""
     if any(r.final for r in await list_recordings(store)):
         return
-    log.info("recording a finished demo session for the review page (about a minute, in the background)")
+    log.info("recording a finished demo session for the review page (about ten seconds, in the background)")
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

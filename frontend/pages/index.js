@@ -1,4 +1,5 @@
-// Index: links to the station and to each bay's bedside view (GET /api/bays).
+// Index: links to what the signed-in user may use (GET /api/me): the station and each bay's bedside view
+// (GET /api/bays) for clinical roles, the review page for physicians and reviewers, administration notes.
 
 import { fetchBays } from '../lib/app.js';
 import { h } from '../lib/format.js';
@@ -27,4 +28,29 @@ async function load() {
   }));
 }
 
-load();
+/** The user's permissions (null when login is off: every view is shown). */
+async function permissions() {
+  try {
+    const res = await fetch('/api/me', { headers: { Accept: 'application/json' } });
+    if (!res.ok) return null;
+    const me = await res.json();
+    return me.role ? new Set(me.permissions ?? []) : null;
+  } catch {
+    return null;
+  }
+}
+
+async function start() {
+  const perms = await permissions();
+  let shown = 0;
+  for (const section of document.querySelectorAll('section[data-needs]')) {
+    const need = section.dataset.needs;
+    const may = perms === null ? need !== 'users' : perms.has(need);
+    section.hidden = !may;
+    if (may) shown += 1;
+  }
+  document.getElementById('nothing').hidden = shown > 0;
+  if (!document.getElementById('bedside-views').hidden) load();
+}
+
+start();

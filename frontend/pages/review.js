@@ -57,6 +57,28 @@ function showZone() {
   el.textContent = `times in ${zoneAbbreviation()} (${clinicTimeZone()})`;
 }
 
+/** The live station link only for users who may see live bays (a reviewer may not). */
+async function stationLink() {
+  try {
+    const res = await fetch('/api/me', { headers: { Accept: 'application/json' } });
+    const me = res.ok ? await res.json() : null;
+    if (me?.role && !(me.permissions ?? []).includes('live')) $('station-link').hidden = true;
+  } catch {
+    // login off or the server away: leave the link
+  }
+}
+
+/** The session's printable report and its exports, in the clinic's time zone. */
+function sessionLinks(sessionId) {
+  const base = `/api/recordings/${encodeURIComponent(sessionId)}`;
+  const tz = `tz=${encodeURIComponent(clinicTimeZone())}`;
+  $('report-link').href = `${base}/report.html?${tz}`;
+  for (const a of document.querySelectorAll('#session-links a[data-format]')) {
+    a.href = `${base}/export/${a.dataset.format}?${tz}`;
+  }
+  $('session-links').hidden = false;
+}
+
 function landing() {
   $('landing').hidden = false;
   document.title = 'Recorded sessions — Vigil review';
@@ -102,6 +124,7 @@ async function openSession(sessionId) {
   $('review').hidden = false;
   document.title = `${tl.patient.name} — Vigil review (REPLAY)`;
   $('patient-line').replaceChildren(...patientLine(tl));
+  sessionLinks(sessionId);
 
   for (const el of document.querySelectorAll('[data-bind-bay]')) el.setAttribute('bay', rp.bay);
   document.body.dataset.bay = rp.bay;
@@ -221,5 +244,6 @@ async function openSession(sessionId) {
 
 await loadUiConfig(); // the clinic's time zone, before any time is shown
 showZone();
+stationLink();
 for (const picker of document.querySelectorAll('vigil-session-picker')) picker.load(sid);
 if (sid) await openSession(sid); else landing();

@@ -17,25 +17,30 @@ from tests.conftest import VigilProcess, start, stop_with_ctrl_c
 from tests.e2e.test_bedside import ARTIFACTS, browser, open_page  # noqa: F401 - browser is a fixture
 
 pytestmark = pytest.mark.e2e
+READER: list[str] = []  # the reviewer's one-time password (set by the fixture)
 
 
 @pytest.fixture(scope="module")
 def clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[VigilProcess, str]]:
     tmp = tmp_path_factory.mktemp("login")
     db = tmp / "login.sqlite3"
-    added = subprocess.run(
-        [sys.executable, "-m", "app", "user", "add", "nina", "--role", "nurse", "--bays", "bay1", "--db", str(db)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp,
-    )
-    assert added.returncode == 0, added.stderr
-    m = re.search(r"one-time password (\S+)", added.stdout)
-    assert m, added.stdout
+    one_time = {}
+    for name, role in (("nina", ["nurse", "--bays", "bay1"]), ("rita", ["reviewer"])):
+        added = subprocess.run(
+            [sys.executable, "-m", "app", "user", "add", name, "--role", *role, "--db", str(db)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp,
+        )
+        assert added.returncode == 0, added.stderr
+        m = re.search(r"one-time password (\S+)", added.stdout)
+        assert m, added.stdout
+        one_time[name] = m.group(1)
     args = ["simulate", "--scenario", "oversedation", "--bays", "2", "--speed", "30", "--start-min", "24"]
     vp = start([*args, "--port", "0", "--db", str(db)], cwd=tmp, env={"VIGIL_AUTH": "required"})
-    yield vp, m.group(1)
+    READER.append(one_time["rita"])
+    yield vp, one_time["nina"]
     code, log = stop_with_ctrl_c(vp)
     assert code == 0, log
 
@@ -91,4 +96,30 @@ async def test_a_nurse_signs_in_changes_her_password_and_acknowledges_an_alarm(
     after = await page.request.get(vp.url + "api/me")
     assert after.status == 401
     assert not [p for p in problems if "401" not in p and "403" not in p], problems
+    await page.close()
+
+
+async def test_the_start_page_offers_a_reviewer_only_what_she_may_use(
+    clinic: tuple[VigilProcess, str],
+    browser: Browser,  # noqa: F811
+) -> None:
+    vp, _ = clinic
+    page, problems = await open_page(browser, vp.url)
+    await page.wait_for_url(re.compile(r"/login\.html"), timeout=10_000)
+    await page.fill("#username", "rita")
+    await page.fill("#password", READER[0])
+    await page.click("#login-button")
+    await page.wait_for_selector("#change-form:not([hidden])", timeout=5_000)
+    await page.fill("#new-password", "rita reviews sessions")
+    await page.fill("#new-password-2", "rita reviews sessions")
+    await page.click("#change-button")
+    await page.wait_for_url(re.compile(r"/$"), timeout=10_000)
+    await page.wait_for_selector("#review-views:not([hidden])", timeout=5_000)
+    assert await page.locator("#review-link").is_visible()
+    for hidden in ("#live-views", "#bedside-views", "#admin-views", "#nothing"):
+        assert await page.locator(hidden).is_hidden(), hidden
+    await page.wait_for_timeout(500)
+    assert "Could not load" not in await page.locator("body").inner_text()
+    await page.screenshot(path=str(ARTIFACTS / "index-reviewer.png"))
+    assert not [p for p in problems if "401" not in p], problems  # nothing refused: no /api/bays asked
     await page.close()

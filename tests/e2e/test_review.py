@@ -164,6 +164,18 @@ async def test_review_replays_a_recorded_session(
     await page.wait_for_timeout(1200)  # a sweep of waveform after the jump, for the screenshot
     await page.screenshot(path=str(ARTIFACTS / "review-first-alarm.png"))
 
+    # The printable report and the exports of this session, from the page (in the clinic's time zone).
+    href = await page.locator("#report-link").get_attribute("href")
+    assert href == f"/api/recordings/{sid}/report.html?tz=America%2FNew_York", href
+    report = await page.request.get(srv.http + href)
+    assert report.status == 200 and report.headers["content-type"].startswith("text/html")
+    assert "Demo Patient" in await report.text()
+    formats = await page.locator("#session-links a[data-format]").evaluate_all("els => els.map(e => e.href)")
+    assert len(formats) == 5
+    for url in formats:
+        got = await page.request.get(url)
+        assert got.status == 200 and "attachment" in got.headers["content-disposition"], url
+
     # Pause: the clock stops (ages and staleness stop with it).
     await page.locator('vigil-replay-controls button[data-action="toggle"]').click()
     await wait_state(page, "paused")
