@@ -9,8 +9,8 @@
    observation sets) is appended for ``--seconds`` while a 10 ms ticker measures event-loop lag; the store
    encodes and writes on its own thread.
 
-Run: ``.venv/bin/python -m benchmarks.bench_recording [--seconds 20] [--scenario uneventful]``; writes
-benchmarks/results/recording.json.
+Run: ``.venv/bin/python -m benchmarks.bench_recording [--seconds 20] [--scenario uneventful] [--keep-db PATH]``;
+writes benchmarks/results/recording.json (with the waveform payload per channel in bytes per second of signal).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import os
 import random
+import shutil
 import sqlite3
 import statistics
 import tempfile
@@ -43,9 +44,30 @@ def _file_sizes(db: Path) -> tuple[dict[str, int], int, int, int]:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         before = os.path.getsize(db)
         conn.execute("VACUUM")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # in WAL mode the vacuumed file is in the WAL until then
         tables = dict(conn.execute("SELECT name, sum(pgsize) FROM dbstat GROUP BY name").fetchall())
         payload = conn.execute("SELECT sum(length(data)) FROM waves").fetchone()[0] or 0
     return tables, int(payload), before, os.path.getsize(db)
+
+
+def _by_channel(db: Path) -> dict[str, dict[str, Any]]:
+    """Waveform payload per channel: segments, seconds of signal, payload bytes per second, codec ids used."""
+    out: dict[str, dict[str, Any]] = {}
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT s.channel, s.fs, w.codec, count(*), sum(w.n), sum(length(w.data))"
+            " FROM waves w JOIN wave_streams s ON s.id = w.stream GROUP BY s.channel, s.fs, w.codec"
+        ).fetchall()
+    for channel, fs, codec_id, segments, samples, payload in rows:
+        ch = out.setdefault(channel, {"segments": 0, "seconds": 0.0, "payload_bytes": 0, "codecs": {}})
+        ch["segments"] += segments
+        ch["seconds"] += samples / fs
+        ch["payload_bytes"] += payload
+        ch["codecs"][str(codec_id)] = segments
+    for ch in out.values():
+        ch["payload_bytes_per_s"] = round(ch["payload_bytes"] / ch["seconds"], 1) if ch["seconds"] else None
+        ch["seconds"] = round(ch["seconds"], 1)
+    return dict(sorted(out.items()))
 
 
 async def size(scenario: str, db: Path) -> dict[str, Any]:
@@ -60,6 +82,7 @@ async def size(scenario: str, db: Path) -> dict[str, Any]:
     samples = sum(len(w.samples) for w in waves)
     await store.close()
     tables, payload, as_written, total = _file_sizes(db)
+    channels = _by_channel(db)
     mb = 1e6
     return {
         "scenario": scenario,
@@ -72,6 +95,7 @@ async def size(scenario: str, db: Path) -> dict[str, Any]:
         "raw_int16_waveforms_mb_per_bed_hour": round(2 * samples / hours / mb, 3),
         "waveform_payload_mb_per_bed_hour": round(payload / hours / mb, 3),
         "compression_vs_raw_int16": round(2 * samples / payload, 2) if payload else None,
+        "waveform_payload_by_channel": channels,
         "by_table_mb_per_bed_hour": {
             k: round(v / hours / mb, 3) for k, v in sorted(tables.items(), key=lambda kv: -kv[1])
         },
@@ -138,15 +162,23 @@ async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--scenario", default="uneventful")
+    ap.add_argument("--keep-db", type=Path, help="copy the recorded session's SQLite file here (for codec work)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         sz = await size(args.scenario, Path(tmp) / "size.sqlite3")
+        if args.keep_db is not None:
+            shutil.copyfile(Path(tmp) / "size.sqlite3", args.keep_db)
         print(
             f"recording size: {sz['file_mb_per_bed_hour']} MB per bed-hour after VACUUM "
             f"({sz['file_as_written_mb_per_bed_hour']} MB as written; goal 1.5); raw int16 waveforms "
             f"alone {sz['raw_int16_waveforms_mb_per_bed_hour']} MB; waveform payload "
             f"{sz['waveform_payload_mb_per_bed_hour']} MB ({sz['compression_vs_raw_int16']}x)"
         )
+        for channel, c in sz["waveform_payload_by_channel"].items():
+            print(
+                f"  {channel:8s} {c['payload_bytes_per_s']:7.1f} B/s of signal "
+                f"({c['segments']} segments, codec ids {c['codecs']})"
+            )
         for table, v in sz["by_table_mb_per_bed_hour"].items():
             print(f"  {table:28s} {v:7.3f} MB/bed-hour")
         lag = await loop_lag(args.seconds, Path(tmp) / "lag.sqlite3")

@@ -1,4 +1,5 @@
-"""Sessions and logins with two real instances (subprocesses, port 0) on one PostgreSQL schema and one Redis cluster name.
+"""Sessions and logins with two real instances (subprocesses, port 0) on one PostgreSQL schema and one Redis
+cluster name.
 
 A patient registered and a session opened through one instance are seen through the other at once; charting
 and phase changes made through either are decided on the latest state (never two events with one number,
