@@ -198,12 +198,13 @@ def describe_limits(overrides: Sequence[LevelOverride]) -> str:
     parts = []
     for o in overrides:
         what = []
+        of = f"{o.param} " if o.param else ""
         if o.value is not None:
-            what.append(f"{o.param + ' ' if o.param else ''}limit {_fmt(o.value, 1)}")
+            what.append(f"{of}limit {_fmt(o.value, 1)}")
         if o.baseline_delta is not None:
-            what.append(f"{o.param + ' ' if o.param else ''}baseline {o.baseline_delta:+g}")
+            what.append(f"{of}baseline {o.baseline_delta:+g}")
         if o.baseline_pct is not None:
-            what.append(f"{o.param + ' ' if o.param else ''}baseline {o.baseline_pct:+g} %")
+            what.append(f"{of}baseline {o.baseline_pct:+g} %")
         if o.delay_s is not None:
             what.append(f"delay {_fmt(o.delay_s, 0)} s")
         parts.append(f"{o.rule_id} level {o.level_index}: {', '.join(what)}")

@@ -651,3 +651,17 @@ def test_time_zone_refusal_and_file_names(handmade: Handmade) -> None:
     assert export.filename(handmade.rec, "fhir.json") == f"vigil-{handmade.session_id}-20260105-fhir.json"
     with pytest.raises(KeyError, match=r"unknown export format 'x\.pdf'"):
         export.export(handmade.rec, "x.pdf")
+
+
+def test_a_patients_own_alarm_limits_are_described_in_words() -> None:
+    from app.alarms.model import LevelOverride
+    from app.recording.export import describe_limits
+
+    own = [
+        LevelOverride(rule_id="hr_high", value=140, delay_s=20),
+        LevelOverride(rule_id="bp_high", param="nibp_sys", baseline_pct=30),
+    ]
+    assert describe_limits(own) == (
+        "patient's own alarm limits: hr_high level 0: limit 140, delay 20 s; bp_high level 0: nibp_sys baseline +30 %"
+    )
+    assert describe_limits([]) == "alarm limits back to the profile's defaults"
