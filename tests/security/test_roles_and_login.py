@@ -288,7 +288,8 @@ async def test_a_nurses_live_stream_holds_only_her_bays(clinic: Clinic) -> None:
         await ws.send('{"type": "subscribe", "bays": null, "waves": "none"}')  # "every bay"
         bays: set[str] = set()
         errors: list[str] = []
-        for _ in range(40):
+        deadline = asyncio.get_running_loop().time() + 5  # five seconds of every bay's numerics (1 Hz)
+        while asyncio.get_running_loop().time() < deadline:
             raw = str(await asyncio.wait_for(ws.recv(), 10))
             for msg in json.loads(raw) if raw.startswith("[") else [json.loads(raw)]:
                 if msg["type"] == "snapshot":
