@@ -8,8 +8,8 @@ Three codecs, chosen per segment (the id is stored with the segment in ``waves.c
   ``waveform_payload_by_channel``).
 * ``DELTA1`` (1) and ``DELTA2`` (2): first or second difference, zigzag, a byte shuffle (low bytes, then high
   bytes) and zstandard. The codecs before RICE: old recordings hold them, so they decode forever. The
-  encoder still tries both and keeps one when it is smaller (rare: long exact repetitions), so no segment is
-  ever larger than it was with them alone.
+  encoder still tries both when RICE spends more than 10 bits per sample, and keeps one when it is smaller
+  (long exact repetitions of noisy values); below that, zstd never won on waveforms.
 
 All arithmetic is modulo 2**16 (int16 wraps), so every int16 sequence round-trips exactly, and all of it is
 vectorised numpy: no per-sample Python loop (one was measured at ~1 µs per sample and starved the event loop
@@ -33,7 +33,8 @@ orders, so no raw warm-up is stored), zigzagged (0, -1, 1, -2 ... -> 0, 1, 2, 3 
 residuals are split into P partitions at m * j // P. An outlier costs at most CAP + 17 + k bits.
 
 The encoder estimates the size of every order, partition count and k from partition sums (``_rice_plan``),
-packs only the winner and keeps it unless one of the two zstd codecs came out smaller. A malformed blob
+packs only the winner; when it spends more than ``_TRY_ZSTD_ABOVE_BITS`` per sample, it also tries the two zstd
+codecs and keeps whichever is smallest. A malformed blob
 raises ValueError: every length, bound and padding bit is checked, but there is no checksum (neither the
 zstd codecs nor this one has one), so a flipped bit inside the coded residuals decodes to other samples.
 """
@@ -58,6 +59,10 @@ _ORDERS = 5  # fixed predictors of order 0..4
 _MAX_LOG2_PARTS = 4  # up to 16 partitions (more gained nothing measurable on 1 s segments)
 _CAP = 16  # a quotient of CAP or more is an escape: the quotient goes in 16 bits to the exception list
 _ZERO = 15  # the "k" of a partition whose residuals are all zero (nothing coded; capnogram baselines)
+#: Rice output above this many bits per sample (noise, exact repetitions) is compared with the zstd codecs; below
+#: it zstd is not tried: on simulated and real-looking waveforms (3-7 bits per sample) it never won, and trying it
+#: took a third of the encoding time, which 100 beds' recording takes from the event loop's share of the GIL.
+_TRY_ZSTD_ABOVE_BITS = 10
 _KS = np.arange(_ZERO, dtype=np.int32)  # Rice parameters 0..14
 _SPREAD = np.arange(15, -1, -1, dtype=np.int32)  # shifts that spread 16 bits MSB first
 _COLUMN = [np.arange(k, dtype=np.int32)[None, :] for k in range(17)]  # the bit index within a k-bit field
@@ -323,6 +328,8 @@ def encode(samples: list[int] | tuple[int, ...] | Int16s) -> tuple[int, bytes]:
         return RICE, bytes([0, 0])
     z = _residuals(x)
     rice = _rice_pack(x, z, *_rice_plan(z, n - 1))
+    if 8 * len(rice) <= _TRY_ZSTD_ABOVE_BITS * n:
+        return RICE, rice  # a signal the predictors describe well: zstd never came close (and costs as much again)
     # DELTA1 and DELTA2 difference against a 0 before the first sample; after the first one (two) samples
     # their zigzagged differences are rows 1 and 2 of the residuals (the same bytes as the old encoder)
     x0 = int(x[0])

@@ -111,7 +111,8 @@ def test_any_int16_sequence_round_trips(xs: list[int]) -> None:
     c, data = codec.encode(xs)
     assert c in (codec.RICE, codec.DELTA1, codec.DELTA2)
     assert codec.decode(c, data, len(xs)) == xs
-    assert len(data) <= old_size(xs)  # never larger than the zstd-only codec
+    # never larger than the zstd-only codec, unless RICE was good enough that zstd was not tried
+    assert len(data) <= old_size(xs) or (c == codec.RICE and 8 * len(data) <= codec._TRY_ZSTD_ABOVE_BITS * len(xs))
     arr = codec.decode_array(c, data, len(xs))
     assert arr.dtype == np.int16 and arr.tolist() == xs
 
