@@ -156,18 +156,6 @@ class AlarmService:
         """``OverrideError`` naming the first override that does not apply to the active profile."""
         self._engine(tuple(overrides))
 
-    def set_limits(
-        self, bay: str, overrides: Sequence[LevelOverride], user: str | None = None, now: datetime | None = None
-    ) -> None:
-        """Give the bay's patient their own limits (empty: back to the profile's). ``OverrideError`` names an
-        override that does not apply; nothing changes then. The limits live in the bay's alarm state, so the
-        instance that evaluates the bay (here, or its owner elsewhere) applies them, and a successor that
-        adopts the state keeps them. Alarms already active are re-evaluated with the new limits at once."""
-        if bay not in self.states:
-            raise KeyError(bay)
-        self.check_limits(overrides)
-        self.apply(bay, [LimitsInput(overrides=tuple(overrides), user=user)], now)
-
     def apply(self, bay: str, inputs: Sequence[AlarmInput], now: datetime | None = None) -> list[AlarmEvent]:
         """Evaluate inputs in order for one bay; persist and publish what happened. For a bay another
         instance owns, the inputs go to that owner and the result arrives as its ``alarms`` message (so this

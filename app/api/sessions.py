@@ -46,12 +46,18 @@ def actor(user: User) -> Actor:
     return Actor(name=user.name, physician=user.may(Perm.LIMITS))
 
 
-async def _sessions(svc: Services) -> SessionService:
-    """The session service, caught up with what other instances changed (a no-op with one instance)."""
+def _service(svc: Services) -> SessionService:
+    """The session service, for commands: each catches up with other instances under its own lock."""
     if svc.sessions is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "sessions are not running")
-    await svc.sessions.refresh()
     return svc.sessions
+
+
+async def _sessions(svc: Services) -> SessionService:
+    """The session service, for views: caught up with what other instances changed (a no-op with one)."""
+    sessions = _service(svc)
+    await sessions.refresh()
+    return sessions
 
 
 async def refused_handler(request: Request, exc: Exception) -> JSONResponse:
@@ -97,7 +103,7 @@ class DoseCalculation(BaseModel):
 @router.post("/api/patients", status_code=status.HTTP_201_CREATED)
 async def create_patient(body: NewPatient, user: CurrentUser, svc: Svc) -> Patient:
     """Register a patient (identifier unique: 409 if taken)."""
-    return await (await _sessions(svc)).create_patient(body, actor(user))
+    return await _service(svc).create_patient(body, actor(user))
 
 
 @router.get("/api/patients")
@@ -128,7 +134,7 @@ async def patient_history(patient_id: str, user: CurrentUser, svc: Svc) -> Patie
 @router.post("/api/sessions", status_code=status.HTTP_201_CREATED)
 async def create_session(body: NewSession, user: CurrentUser, svc: Svc) -> CommandResult:
     """Open a session for a patient in a bay (phase "planned"); the bay's alarms now follow the session."""
-    sessions = await _sessions(svc)
+    sessions = _service(svc)
     state, events = await sessions.create_session(body, actor(user))
     return CommandResult(events=events, session=sessions.view(state.id))
 
@@ -171,7 +177,7 @@ async def session_events(session_id: str, user: CurrentUser, svc: Svc) -> list[S
 
 
 async def _run(svc: Services, session_id: str, cmd: Command, user: User) -> CommandResult:
-    sessions = await _sessions(svc)
+    sessions = _service(svc)
     state, events = await sessions.handle(session_id, cmd, actor(user))
     return CommandResult(events=events, session=sessions.view(state.id))
 

@@ -292,6 +292,8 @@ class SessionService:
 
     async def refresh(self) -> None:
         """See what other instances changed (a no-op with one instance); readers call it before a view."""
+        if not self._sync.shared:
+            return  # this instance's memory is the truth: readers need not wait behind a command's commit
         async with self._lock:
             await self._changes()
 

@@ -8,15 +8,13 @@ two nurses' clicks on two instances must not both pass the workflow's checks aga
 ``SessionSync`` gives both: ``exclusive`` holds a cluster-wide lock while a command refreshes, decides and
 commits; ``changes`` tells what others changed since the last call; ``changed`` announces a commit. The store
 stays the source of truth: the feed only says what to re-read, and a feed that lost entries asks for a full
-re-read. ``LocalSync`` (one instance) is one asyncio lock and an empty feed; the Redis implementation is in
+re-read. ``LocalSync`` (one instance) is no lock of its own and an empty feed; the Redis implementation is in
 app/scale/session_sync.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -60,20 +58,12 @@ class SessionSync(Protocol):
 
 
 class LocalSync:
-    """One instance: its memory is the truth; commands are serialised by one lock."""
+    """One instance: its memory is the truth; the session service's own lock serialises commands."""
 
     shared = False
 
-    def __init__(self) -> None:
-        self._lock = asyncio.Lock()
-
-    @contextlib.asynccontextmanager
-    async def _held(self) -> AsyncIterator[None]:
-        async with self._lock:
-            yield
-
     def exclusive(self, *keys: str) -> AbstractAsyncContextManager[None]:
-        return self._held()
+        return contextlib.nullcontext()
 
     async def changes(self) -> Changes:
         return NOTHING

@@ -31,16 +31,14 @@ window.fetch = async (input, init = {}) => {
   return res;
 };
 
+/** The signed-in user (GET /api/me, asked once per page): null if it could not be read. */
+export const currentUser = nativeFetch("/api/me", { headers: { Accept: "application/json" } })
+  .then((res) => (res.ok ? res.json() : null))
+  .catch(() => null);
+
 async function showUser() {
-  let me;
-  try {
-    const res = await nativeFetch("/api/me");
-    if (!res.ok) return;
-    me = await res.json();
-  } catch {
-    return;
-  }
-  if (!me.role) return; // login is off (development): nothing to show
+  const me = await currentUser;
+  if (!me || !me.role) return; // not readable, or login is off (development): nothing to show
   const chip = document.createElement("div");
   chip.className = "user-chip";
   chip.id = "user-chip";

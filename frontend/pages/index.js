@@ -2,6 +2,7 @@
 // (GET /api/bays) for clinical roles, the review page for physicians and reviewers, administration notes.
 
 import { fetchBays } from '../lib/app.js';
+import { currentUser } from '../lib/auth.js';
 import { h } from '../lib/format.js';
 
 const list = document.getElementById('bay-list');
@@ -30,14 +31,8 @@ async function load() {
 
 /** The user's permissions (null when login is off: every view is shown). */
 async function permissions() {
-  try {
-    const res = await fetch('/api/me', { headers: { Accept: 'application/json' } });
-    if (!res.ok) return null;
-    const me = await res.json();
-    return me.role ? new Set(me.permissions ?? []) : null;
-  } catch {
-    return null;
-  }
+  const me = await currentUser;
+  return me?.role ? new Set(me.permissions ?? []) : null;
 }
 
 async function start() {

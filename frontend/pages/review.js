@@ -7,6 +7,7 @@
 // or audio pause, no session panel, and no alarm sound — and the REPLAY band and violet frame never leave.
 
 import { loadUiConfig, startLive } from '../lib/app.js';
+import { currentUser } from '../lib/auth.js';
 import { ReplayClock } from '../lib/clock.js';
 import { clinicTimeZone, formatDate, h, zoneAbbreviation } from '../lib/format.js';
 import { protocolError, serverError } from '../lib/notices.js';
@@ -59,13 +60,8 @@ function showZone() {
 
 /** The live station link only for users who may see live bays (a reviewer may not). */
 async function stationLink() {
-  try {
-    const res = await fetch('/api/me', { headers: { Accept: 'application/json' } });
-    const me = res.ok ? await res.json() : null;
-    if (me?.role && !(me.permissions ?? []).includes('live')) $('station-link').hidden = true;
-  } catch {
-    // login off or the server away: leave the link
-  }
+  const me = await currentUser;
+  if (me?.role && !(me.permissions ?? []).includes('live')) $('station-link').hidden = true;
 }
 
 /** The session's printable report and its exports, in the clinic's time zone. */
